@@ -247,12 +247,12 @@ class FusionChatModel(BaseChatModel):
     _pool: ModelPool | None = PrivateAttr(default=None)
     _router: Router | None = PrivateAttr(default=None)
 
-    @field_validator("pool", mode="before")
-    @classmethod
-    def _load_pool_file(cls, value: Any) -> Any:
-        if isinstance(value, str | Path):
-            return ModelPool.from_yaml(value)
-        return value
+    def __init__(self, **kwargs: Any) -> None:
+        # A pool file is loaded here rather than in a validator: pydantic would wrap the PoolConfigError
+        # (which names the bad entry and field) in a generic ValidationError.
+        if isinstance(kwargs.get("pool"), str | Path):
+            kwargs["pool"] = ModelPool.from_yaml(kwargs["pool"])
+        super().__init__(**kwargs)
 
     @field_validator("router", mode="before")
     @classmethod

@@ -353,14 +353,20 @@ class ChatGGUF(BaseChatModel):
         tools: list[dict[str, Any]] | None = kwargs.pop("tools", None)
         tool_choice = kwargs.pop("tool_choice", None)
         response_format = _response_format_to_llama(kwargs.pop("response_format", None))
-        forced_schema = _forced_tool_schema(tools, tool_choice) if tools else None
-        expects_tool_call = bool(tools) and tool_choice != "none"
-        if tools and tool_choice != "none":
-            template = str(self.llama.metadata.get("tokenizer.chat_template", ""))
-            if "tools" not in template:
-                # The model's own template has no tool slot: describe the tools in a system message.
-                chat.insert(0, {"role": "system", "content": _tools_instruction(tools)})
+        uses_tools = bool(tools) and tool_choice != "none"
+        forced_schema = _forced_tool_schema(tools, tool_choice) if tools and uses_tools else None
+        template_takes_tools = False
+        if tools and uses_tools:
+            template_takes_tools = "tools" in str(self.llama.metadata.get("tokenizer.chat_template", ""))
+            if not template_takes_tools:
+                # The model's own template has no tool slot: describe the tools in the system message.
+                instruction = _tools_instruction(tools)
+                if chat and chat[0]["role"] == "system":
+                    chat[0] = {**chat[0], "content": f"{chat[0]['content']}\n\n{instruction}"}
+                else:
+                    chat.insert(0, {"role": "system", "content": instruction})
             if forced_schema is not None:
+                # A forced call is decoded under the call's JSON schema, so even a tiny model returns a valid one.
                 response_format = {"type": "json_object", "schema": forced_schema}
         recorder = _TokenRecorder()
         request: dict[str, Any] = {
@@ -373,14 +379,14 @@ class ChatGGUF(BaseChatModel):
             "stop": stop or self.stop or [],
             "logits_processor": [recorder],
         }
-        if tools and tool_choice != "none" and forced_schema is None:
+        if template_takes_tools:
             request["tools"] = tools
         if response_format is not None:
             request["response_format"] = response_format
         unknown = set(kwargs) - {"ls_structured_output_format"}
         if unknown:
             raise InvalidInputError(f"ChatGGUF does not accept call option(s) {sorted(unknown)}")
-        return request, recorder, expects_tool_call and forced_schema is not None
+        return request, recorder, forced_schema is not None
 
     def _finish(
         self, text: str, finish_reason: str | None, recorder: _TokenRecorder, forced: bool

@@ -15,6 +15,7 @@ from langchain_emafusion import (
     ModelCard,
     ModelPool,
     NoEligibleModelError,
+    PoolConfigError,
     UnknownRouterError,
 )
 from tests.unit_tests.fakes import ScriptedChatModel
@@ -271,3 +272,10 @@ def test_per_call_model_pins_a_member() -> None:
         llm.invoke("hi", model="gpt-9")
     with pytest.raises(NoEligibleModelError, match="'cheap' was requested"):
         llm.bind_tools([Weather]).invoke("hi", model="cheap")
+
+
+def test_bad_pool_file_raises_the_typed_error(tmp_path: Any) -> None:
+    path = tmp_path / "pool.yaml"
+    path.write_text("models:\n  - {name: a, type: openai, model: m, output_price: -1}\n")
+    with pytest.raises(PoolConfigError, match="field 'output_price'"):
+        FusionChatModel(pool=path)
