@@ -1,0 +1,193 @@
+"""``emafusion train``, ``emafusion eval`` and ``emafusion convert``: the evaluation commands of the CLI.
+
+:func:`register` adds them to a Typer app; the evaluation package is imported inside each command so that
+starting the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from langchain_emafusion.errors import EmaFusionError
+
+if TYPE_CHECKING:
+    from langchain_emafusion.routing.encoder import PromptEncoder
+
+__all__ = ["register"]
+
+
+class SharedDataset(StrEnum):
+    """Datasets of ``../shared/data`` that ``emafusion convert`` knows."""
+
+    llmrouter = "llmrouter"
+    routellm_mmlu = "routellm-mmlu"
+    routellm_gsm8k = "routellm-gsm8k"
+
+
+def _encoder(cache: Path | None, no_cache: bool) -> PromptEncoder:
+    from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir
+
+    return PromptEncoder(cache_dir=None if no_cache else (cache or default_embedding_cache_dir()))
+
+
+EmbeddingCacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--embedding-cache",
+        help="Folder for on-disk prompt-embedding caches (default: ~/.cache/langchain-emafusion/embeddings).",
+        file_okay=False,
+    ),
+]
+NoCacheOption = Annotated[bool, typer.Option("--no-embedding-cache", help="Keep embeddings in memory only.")]
+
+
+def train(
+    outcomes: Annotated[
+        Path, typer.Option("--outcomes", help="Training outcome table (JSONL).", exists=True, dir_okay=False)
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to save the trained policy in.", file_okay=False)
+    ],
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the fit (and of the baselines refitted at eval).")
+    ] = 0,
+    embedding_cache: EmbeddingCacheOption = None,
+    no_embedding_cache: NoCacheOption = False,
+) -> None:
+    """Train the project's routing policy on an outcome table and save it to OUT."""
+    from langchain_emafusion.evaluation.training import train_policy
+
+    console = Console(stderr=True)
+    try:
+        manifest = train_policy(
+            outcomes,
+            out,
+            seed=seed,
+            encoder=_encoder(embedding_cache, no_embedding_cache),
+            progress=True,
+        )
+    except (EmaFusionError, ValueError) as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from error
+    table = manifest["train_table"]
+    console.print(
+        f"trained {manifest['policy']} on {table['n_prompts']} prompts x {len(table['models'])} models; "
+        f"saved to {out}",
+        highlight=False,
+    )
+
+
+def evaluate(
+    outcomes: Annotated[
+        Path, typer.Option("--outcomes", help="Test outcome table (JSONL).", exists=True, dir_okay=False)
+    ],
+    policy: Annotated[
+        Path,
+        typer.Option("--policy", help="Folder written by `emafusion train`.", exists=True, file_okay=False),
+    ],
+    report: Annotated[Path, typer.Option("--report", help="Where to write the JSON report.", dir_okay=False)],
+    baselines: Annotated[
+        bool,
+        typer.Option("--baselines", help="Also replay every baseline, fitted on the policy's train table."),
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Where to write the cost-vs-accuracy PNG.", dir_okay=False)
+    ] = None,
+    embedding_cache: EmbeddingCacheOption = None,
+    no_embedding_cache: NoCacheOption = False,
+) -> None:
+    """Replay the trained policy (as "emafusion") and optionally the baselines on a test table; write the report."""
+    from langchain_emafusion.evaluation.evaluate import evaluate_policy_dir
+
+    console = Console(stderr=True)
+    try:
+        result = evaluate_policy_dir(
+            outcomes,
+            policy,
+            baselines=baselines,
+            encoder=_encoder(embedding_cache, no_embedding_cache),
+            progress=True,
+        )
+    except (EmaFusionError, ValueError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from error
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if plot is not None:
+        from langchain_emafusion.evaluation.plot import plot_report
+
+        plot_report(result, plot)
+    _print_summary(console, result)
+
+
+def _print_summary(console: Console, result: dict[str, object]) -> None:
+    from rich.table import Table
+
+    def fmt(value: object, digits: int = 4) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    best = result["best_single_model"]
+    models = result["models"]
+    assert isinstance(models, dict)
+    table = Table(title=f"best single model: {best}", highlight=False)
+    for column in ("policy", "acc @ best cost", "cost ratio", "AUC"):
+        table.add_column(column)
+    policies = result["policies"]
+    assert isinstance(policies, dict)
+    for name, figures in policies.items():
+        table.add_row(
+            name,
+            fmt(figures["accuracy_at_best_single_cost"]),
+            fmt(figures["cost_ratio_to_best_single_accuracy"], 3),
+            fmt(figures["auc_normalized"]),
+        )
+    console.print(table)
+
+
+def convert(
+    dataset: Annotated[SharedDataset, typer.Argument(help="Which shared dataset to convert.")],
+    out: Annotated[Path, typer.Option("--out", help="Output outcome table (JSONL).", dir_okay=False)],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="The shared data folder (default: ../shared/data).", file_okay=False),
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option("--split", help="llmrouter only: the source's train, test, or all (train then test)."),
+    ] = "all",
+) -> None:
+    """Convert a shared dataset (llmrouter, routellm-mmlu, routellm-gsm8k) into an outcome table."""
+    from langchain_emafusion.evaluation.converters import CONVERTERS, convert_llmrouter, default_shared_dir
+    from langchain_emafusion.evaluation.table import OutcomeTable, write_outcomes
+
+    console = Console(stderr=True)
+    try:
+        folder = data_dir or default_shared_dir() / "data"
+        if dataset is SharedDataset.llmrouter:
+            rows = convert_llmrouter(folder, split=split)
+        elif split != "all":
+            raise typer.BadParameter("--split applies to llmrouter only", param_hint="--split")
+        else:
+            rows = CONVERTERS[dataset.value](folder)
+        table = OutcomeTable(rows)
+    except (EmaFusionError, ValueError) as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from error
+    write_outcomes(table, out)
+    console.print(
+        f"wrote {len(table.rows)} rows ({table.n_prompts} prompts x {len(table.models)} models) to {out}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train``, ``eval`` and ``convert`` commands to a Typer app."""
+    app.command("train")(train)
+    app.command("eval")(evaluate)
+    app.command("convert")(convert)

@@ -1,0 +1,92 @@
+"""Evaluation runs: replay policies on a test table and turn the runs into the report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_emafusion.evaluation.baselines.registry import fit_baselines
+from langchain_emafusion.evaluation.cards import replay_cards
+from langchain_emafusion.evaluation.figures import build_report
+from langchain_emafusion.evaluation.protocol import ReplayPolicy
+from langchain_emafusion.evaluation.replay import replay
+from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes
+from langchain_emafusion.evaluation.training import load_cards, load_policy, load_training_table
+from langchain_emafusion.pool.card import ModelCard
+from langchain_emafusion.routing.encoder import PromptEncoder
+
+__all__ = ["evaluate_policies", "evaluate_policy_dir"]
+
+
+def evaluate_policies(
+    test: OutcomeTable,
+    policies: Sequence[ReplayPolicy],
+    *,
+    cards: Sequence[ModelCard] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Replay fitted policies on a test table and build the report.
+
+    Args:
+        test: The test table.
+        policies: Fitted policies (names must be unique).
+        cards: The static cards shown to the policies (default: fitted from the test table's costs).
+        progress: Show progress bars.
+
+    Returns:
+        The report (see :func:`~langchain_emafusion.evaluation.figures.build_report`).
+    """
+    names = [policy.name for policy in policies]
+    if len(set(names)) != len(names):
+        raise ValueError(f"policy names must be unique, got {names}")
+    shown_cards = tuple(cards) if cards is not None else replay_cards(test)
+    runs = [replay(policy, test, shown_cards, progress=progress) for policy in policies]
+    return build_report(test, runs)
+
+
+def evaluate_policy_dir(
+    outcomes: str | Path,
+    policy_dir: str | Path,
+    *,
+    baselines: bool = False,
+    encoder: PromptEncoder | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Replay the policy trained in ``policy_dir`` (as ``"emafusion"``) and, optionally, every baseline.
+
+    Baselines are fitted on the training table saved in ``policy_dir``, with the seed it was trained with.
+
+    Args:
+        outcomes: The test outcome table (JSONL).
+        policy_dir: A folder written by :func:`~langchain_emafusion.evaluation.training.train_policy`.
+        baselines: Also replay every applicable baseline.
+        encoder: Prompt encoder shared by all policies (default: the process-wide one).
+        progress: Show progress bars.
+
+    Returns:
+        The report, with extra keys ``policy_manifest`` and ``baselines_skipped``.
+    """
+    test = read_outcomes(outcomes)
+    shared_encoder = encoder or PromptEncoder.shared()
+    policy, manifest = load_policy(policy_dir, encoder=shared_encoder, progress=progress)
+    policies: list[ReplayPolicy] = [policy]
+    skipped: list[str] = []
+    if baselines:
+        fitted, skipped = fit_baselines(
+            load_training_table(policy_dir),
+            encoder=shared_encoder,
+            seed=int(manifest["seed"]),
+            progress=progress,
+        )
+        policies.extend(fitted)
+    cards = load_cards(policy_dir)
+    if {card.name for card in cards} != set(test.models):
+        raise ValueError(
+            f"the test table's models {sorted(test.models)} differ from the models the policy was trained on "
+            f"{sorted(card.name for card in cards)}"
+        )
+    report = evaluate_policies(test, policies, cards=cards, progress=progress)
+    report["baselines_skipped"] = skipped
+    report["policy_manifest"] = {key: value for key, value in manifest.items() if key != "cards"}
+    return report

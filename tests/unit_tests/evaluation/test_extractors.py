@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from langchain_emafusion.evaluation.extractors import (
+    extract_choice_letter,
+    extract_final_number,
+    normalize_number,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("9 * $2 = $<<9*2=18>>18.\n#### 18", "18"),
+        ("So the total is 1,250 dollars.", "1250"),
+        ("The answer is $3.50 per cup, for 7 cups.", "3.5"),
+        ("\\boxed{42} and then 7", "42"),
+        ("He is -54 miles away.\n#### -54", "-54"),
+        ("Final answer: 12.0", "12"),
+        ("no digits here", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_extract_final_number(text: str | None, expected: str | None) -> None:
+    assert extract_final_number(text) == expected
+
+
+def test_normalize_number() -> None:
+    assert normalize_number("$1,000.00") == "1000"
+    assert normalize_number("0.50") == "0.5"
+    assert normalize_number("abc") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("B", "B"), ("(C) because ...", "C"), ("The answer is D.", "D"), ("Answer: A", "A"), ("maybe", None)],
+)
+def test_extract_choice_letter(text: str, expected: str | None) -> None:
+    assert extract_choice_letter(text) == expected
