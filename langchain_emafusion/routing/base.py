@@ -47,6 +47,18 @@ class RoutingRequest(BaseModel):
     needs_structured_output: bool = False
     """The request asks for schema-shaped output."""
 
+    private_only: bool = False
+    """Only members with ``private=True`` may see this request (e.g. it holds sensitive data)."""
+
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    """Hard cap on one member call's expected cost in US$ (input tokens plus the output budget at card prices)."""
+
+    max_latency_s: float | None = Field(default=None, ge=0)
+    """Hard cap on a member's latency hint, in seconds."""
+
+    quality_cost_tradeoff: float | None = Field(default=None, ge=0)
+    """The learned routers' knob (0: best predicted quality; larger: cheaper); None: the router's default."""
+
 
 class RoutingDecision(BaseModel):
     """The members to call, best first; later ones are fallbacks when an earlier one fails."""
@@ -121,7 +133,10 @@ def get_router(router: str | Router, **kwargs: Any) -> Router:
 
 
 def eligible_cards(request: RoutingRequest, pool: ModelPool) -> list[ModelCard]:
-    """Members that can serve ``request``: capabilities present and the context window large enough.
+    """Members that can serve ``request``: capabilities, context window, privacy and the hard caps.
+
+    The cost cap uses the request's full output budget (a worst case); routers that predict the output length
+    may apply a tighter estimate on top.
 
     Raises:
         NoEligibleModelError: When none can, naming why each member was left out.
@@ -139,6 +154,18 @@ def eligible_cards(request: RoutingRequest, pool: ModelPool) -> list[ModelCard]:
             reasons.append(
                 f"{card.name}: context window {caps.context_window} < {needed_context} tokens needed"
             )
+        elif request.private_only and not card.private:
+            reasons.append(f"{card.name}: not private")
+        elif request.max_latency_s is not None and card.latency_hint_s > request.max_latency_s:
+            reasons.append(
+                f"{card.name}: latency hint {card.latency_hint_s}s > max_latency_s {request.max_latency_s}"
+            )
+        elif (
+            request.max_cost_usd is not None
+            and card.cost_usd(request.input_tokens, request.max_output_tokens) > request.max_cost_usd
+        ):
+            worst = card.cost_usd(request.input_tokens, request.max_output_tokens)
+            reasons.append(f"{card.name}: expected ${worst:.6f} > max_cost_usd {request.max_cost_usd}")
         else:
             eligible.append(card)
     if not eligible:

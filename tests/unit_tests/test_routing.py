@@ -89,3 +89,30 @@ def test_registry() -> None:
         @register_router("test-last")
         class Other(LastRouter):
             pass
+
+
+def test_hard_caps_filter_members() -> None:
+    router = CheapestCapableRouter()
+    private_pool = ModelPool(
+        [
+            ModelCard(name="public", model=ScriptedChatModel(), latency_hint_s=0.1),
+            ModelCard(
+                name="private", model=ScriptedChatModel(), private=True, latency_hint_s=2, input_price=1
+            ),
+        ]
+    )
+    assert router.route(
+        RoutingRequest(prompt="x", input_tokens=1, private_only=True), private_pool
+    ).models == ["private"]
+    assert router.route(RoutingRequest(prompt="x", input_tokens=1, max_latency_s=1), private_pool).models == [
+        "public"
+    ]
+    with pytest.raises(NoEligibleModelError, match="public: not private; private: latency hint 2"):
+        router.route(
+            RoutingRequest(prompt="x", input_tokens=1, private_only=True, max_latency_s=1), private_pool
+        )
+    # 1,000 input + 256 output tokens: big costs $0.00884, small $0.0002024.
+    capped = router.route(RoutingRequest(prompt="x", input_tokens=1000, max_cost_usd=0.001), pool())
+    assert capped.models == ["free-fast", "free-slow", "small"]
+    with pytest.raises(ValueError):
+        RoutingRequest(prompt="x", input_tokens=1, max_cost_usd=-1)
