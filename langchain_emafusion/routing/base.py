@@ -6,8 +6,10 @@ and returns the ordered members to call. Tier 1 (a learned predictor) plugs in h
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,6 +82,9 @@ class RoutingDecision(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     """Per-member scores the router used (meaning depends on the router)."""
 
+    details: dict[str, Any] = Field(default_factory=dict)
+    """Router-specific facts worth showing (e.g. the knob, expected costs, the predicted task)."""
+
 
 class Router(ABC):
     """Chooses pool members for a request. Subclasses are registered with :func:`register_router`."""
@@ -117,14 +122,22 @@ def available_routers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_router(router: str | Router, **kwargs: Any) -> Router:
-    """Return ``router`` itself, or a new instance of the registered router of that name.
+def get_router(router: str | os.PathLike[str] | Router, **kwargs: Any) -> Router:
+    """Return ``router`` itself, a registered router by name, or a tier-1 router over a trained folder.
+
+    A path to a folder written by ``emafusion train`` gives a
+    :class:`~langchain_emafusion.tier1.router.Tier1Router` (its predictor loads on first use).
 
     Raises:
-        UnknownRouterError: When the name is not registered.
+        UnknownRouterError: When the name is neither registered nor a trained predictor folder.
     """
     if isinstance(router, Router):
         return router
+    if isinstance(router, os.PathLike) or (router not in _REGISTRY and Path(router).is_dir()):
+        from langchain_emafusion.tier1.router import Tier1Router
+
+        return Tier1Router(router, **kwargs)
+    router = str(router)
     if router not in _REGISTRY:
         raise UnknownRouterError(
             f"unknown router {router!r}; registered routers: {', '.join(available_routers())}"
@@ -143,31 +156,43 @@ def eligible_cards(request: RoutingRequest, pool: ModelPool) -> list[ModelCard]:
     """
     eligible: list[ModelCard] = []
     reasons: list[str] = []
+    fixes: dict[str, None] = {}  # what the caller can change, once per cause, in order of appearance
     needed_context = request.input_tokens + request.max_output_tokens
     for card in pool:
         caps = card.capabilities
         if request.needs_structured_output and not caps.structured_output:
             reasons.append(f"{card.name}: no structured output")
+            fixes["add a member with capabilities.structured_output"] = None
         elif request.needs_tools and not request.needs_structured_output and not caps.tools:
             reasons.append(f"{card.name}: no tool calling")
+            fixes["add a member with capabilities.tools, or call without tools"] = None
         elif needed_context > caps.context_window:
             reasons.append(
                 f"{card.name}: context window {caps.context_window} < {needed_context} tokens needed"
             )
+            fixes[
+                "shorten the prompt or lower max_tokens, or add a member with a larger "
+                "capabilities.context_window (prompts are never truncated)"
+            ] = None
         elif request.private_only and not card.private:
             reasons.append(f"{card.name}: not private")
+            fixes["add a private=True member that can serve the request"] = None
         elif request.max_latency_s is not None and card.latency_hint_s > request.max_latency_s:
             reasons.append(
                 f"{card.name}: latency hint {card.latency_hint_s}s > max_latency_s {request.max_latency_s}"
             )
+            fixes["raise max_latency_s"] = None
         elif (
             request.max_cost_usd is not None
             and card.cost_usd(request.input_tokens, request.max_output_tokens) > request.max_cost_usd
         ):
             worst = card.cost_usd(request.input_tokens, request.max_output_tokens)
             reasons.append(f"{card.name}: expected ${worst:.6f} > max_cost_usd {request.max_cost_usd}")
+            fixes["raise max_cost_usd or lower max_tokens"] = None
         else:
             eligible.append(card)
     if not eligible:
-        raise NoEligibleModelError("no pool member can serve this request (" + "; ".join(reasons) + ")")
+        raise NoEligibleModelError(
+            "no pool member can serve this request (" + "; ".join(reasons) + "); to fix: " + "; ".join(fixes)
+        )
     return eligible

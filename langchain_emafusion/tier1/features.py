@@ -1,0 +1,169 @@
+"""Prompt features for the tier-1 predictor: what distinguishes one prompt from another.
+
+Real prompts often share a long fixed prefix (a system prompt, few-shot examples, a template) and differ only
+near the end, while all-MiniLM-L6-v2 reads only its first 256 word pieces. So a prompt is described by:
+
+- the embeddings of its **head** (the first words), its **tail** (the last ~160 words) and its **end** (the
+  last ~32 words, where the actual question usually is, even behind a long shared template) — identical for
+  short prompts;
+- **hashed word n-grams** of the tail (unigrams and bigrams into a fixed number of buckets, log counts,
+  L2-normalized), which catch lexical cues (option letters, code keywords, numbers) the embedding blurs;
+- a few **shape features**: log length in characters and words, share of digits, of punctuation and of
+  upper-case letters, and code / multiple-choice markers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from langchain_emafusion.routing.encoder import PromptEncoder
+
+__all__ = ["FeatureConfig", "PromptFeaturizer", "split_head_tail", "end_segment"]
+
+_WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_CODE_RE = re.compile(r"```|\bdef |\breturn\b|\bclass |;\s*$|\{\s*$|=>|#include", re.MULTILINE)
+_CHOICE_RE = re.compile(r"(^|\n)\s*\(?[A-Ea-e][).:]\s", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How prompts become feature vectors; saved with a trained predictor so serving matches training."""
+
+    head_words: int = 160
+    """Words embedded as the head (MiniLM reads ~256 word pieces, about 180 words)."""
+    tail_words: int = 160
+    """Words embedded as the tail."""
+    end_words: int = 32
+    """Words embedded as the end (the last sentence or two)."""
+    ngram_buckets: int = 1024
+    """Hash buckets for tail unigrams and bigrams."""
+    ngram_tail_words: int = 400
+    """Words at the end of the prompt whose n-grams are hashed."""
+    use_embeddings: bool = True
+    """Include the head/tail sentence embeddings (off only for tests and ablations)."""
+
+    def to_dict(self) -> dict[str, int | bool]:
+        """Serializable form."""
+        return asdict(self)
+
+
+N_SHAPE_FEATURES = 7
+
+
+def split_head_tail(text: str, head_words: int, tail_words: int) -> tuple[str, str]:
+    """Return the first ``head_words`` and the last ``tail_words`` whitespace-separated words of ``text``."""
+    words = text.split()
+    head = text if len(words) <= head_words else " ".join(words[:head_words])
+    tail = text if len(words) <= tail_words else " ".join(words[-tail_words:])
+    return head, tail
+
+
+def end_segment(text: str, end_words: int) -> str:
+    """The prompt's last paragraph when it is a plausible question (4 to ``end_words`` words), else its last words.
+
+    Templates usually put the part that changes after a blank line; a tiny last paragraph ("Answer:") or a
+    huge one falls back to the last ``end_words`` words.
+    """
+    last_paragraph = text.rstrip().rsplit("\n\n", 1)[-1]
+    if 4 <= len(last_paragraph.split()) <= end_words:
+        return last_paragraph
+    return split_head_tail(text, 0, end_words)[1]
+
+
+def _shape_features(text: str) -> np.ndarray:
+    n_chars = max(len(text), 1)
+    digits = sum(c.isdigit() for c in text)
+    upper = sum(c.isupper() for c in text)
+    punct = sum((not c.isalnum()) and (not c.isspace()) for c in text)
+    return np.array(
+        [
+            math.log1p(len(text)) / 10.0,
+            math.log1p(len(text.split())) / 8.0,
+            digits / n_chars,
+            upper / n_chars,
+            punct / n_chars,
+            1.0 if _CODE_RE.search(text) else 0.0,
+            1.0 if len(_CHOICE_RE.findall(text)) >= 2 else 0.0,
+        ],
+        dtype=np.float32,
+    )
+
+
+def _hashed_ngrams(text: str, buckets: int, tail_words: int) -> np.ndarray:
+    tokens = _WORD_RE.findall(text.lower())[-tail_words:]
+    vector = np.zeros(buckets, dtype=np.float32)
+    # crc32 is stable across processes (Python's hash() is salted per process).
+    for token in tokens:
+        vector[zlib.crc32(token.encode("utf-8")) % buckets] += 1.0
+    for first, second in zip(tokens, tokens[1:], strict=False):
+        vector[zlib.crc32(f"{first} {second}".encode()) % buckets] += 1.0
+    np.log1p(vector, out=vector)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+class PromptFeaturizer:
+    """Turn prompts into fixed-size float32 feature vectors (see the module docstring for what is in them)."""
+
+    def __init__(self, config: FeatureConfig | None = None, encoder: PromptEncoder | None = None) -> None:
+        """Create a featurizer; the encoder's model loads on first use.
+
+        Args:
+            config: Feature settings (default: :class:`FeatureConfig`).
+            encoder: Sentence encoder (default: the process-wide all-MiniLM-L6-v2 encoder).
+        """
+        self.config = config or FeatureConfig()
+        self._encoder = encoder
+
+    @property
+    def encoder(self) -> PromptEncoder:
+        """The sentence encoder."""
+        if self._encoder is None:
+            self._encoder = PromptEncoder.shared()
+        return self._encoder
+
+    @property
+    def dimension(self) -> int:
+        """Length of a feature vector."""
+        embedding = 3 * 384 if self.config.use_embeddings else 0
+        return embedding + self.config.ngram_buckets + N_SHAPE_FEATURES
+
+    def lexical(self, prompts: Sequence[str]) -> np.ndarray:
+        """The n-gram and shape features only, shape (n, buckets + shape features)."""
+        cfg = self.config
+        return (
+            np.stack(
+                [
+                    np.concatenate(
+                        [_hashed_ngrams(p, cfg.ngram_buckets, cfg.ngram_tail_words), _shape_features(p)]
+                    )
+                    for p in prompts
+                ]
+            )
+            if prompts
+            else np.zeros((0, cfg.ngram_buckets + N_SHAPE_FEATURES), dtype=np.float32)
+        )
+
+    def transform(self, prompts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        """Feature vectors of ``prompts``, shape (n, :attr:`dimension`), float32."""
+        lexical = self.lexical(prompts)
+        if not self.config.use_embeddings:
+            return lexical
+        cfg = self.config
+        heads, tails, ends = [], [], []
+        for prompt in prompts:
+            head, tail = split_head_tail(prompt, cfg.head_words, cfg.tail_words)
+            heads.append(head)
+            tails.append(tail)
+            ends.append(end_segment(prompt, cfg.end_words))
+        # One encoder call for all segments; a short prompt's identical segments are encoded once.
+        vectors = self.encoder.encode([*heads, *tails, *ends], show_progress=show_progress)
+        n = len(prompts)
+        parts = [vectors[:n], vectors[n : 2 * n], vectors[2 * n :], lexical]
+        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)

@@ -1,0 +1,89 @@
+"""Tier 1 as a replay policy: predict every model's quality from the prompt, call the selected one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from langchain_emafusion.evaluation.protocol import BaseReplayPolicy, Decision, PromptView
+from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
+from langchain_emafusion.tier1.selector import CHARS_PER_TOKEN, KNOB_SETTINGS, SelectionCaps, select_models
+
+__all__ = ["Tier1Policy"]
+
+
+class Tier1Policy(BaseReplayPolicy):
+    """Route each prompt to the model with the best predicted quality − knob · normalized expected cost.
+
+    The knob is the selector's ``quality_cost_tradeoff``; expected costs use only the static cards' prices,
+    the prompt's estimated input tokens and the predicted output tokens, as in live routing.
+    """
+
+    name = "tier1"
+
+    def __init__(
+        self,
+        predictor: Tier1Predictor | None = None,
+        *,
+        training: TrainingConfig | None = None,
+        caps: SelectionCaps | None = None,
+        progress: bool = False,
+    ) -> None:
+        """Create the policy from a trained predictor, or untrained (``fit`` trains one)."""
+        self.predictor = predictor
+        self.training = training
+        self.caps = caps
+        self.progress = progress
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def fit(self, train: Any) -> None:
+        """Train the predictor on the training table."""
+        self.predictor = Tier1Predictor.fit(train, training=self.training, show_progress=self.progress)
+        self._cache.clear()
+
+    def settings(self) -> list[float]:
+        """The knob values swept for a frontier."""
+        return list(KNOB_SETTINGS)
+
+    def _require(self) -> Tier1Predictor:
+        if self.predictor is None:
+            raise RuntimeError("Tier1Policy has no predictor: call fit() or pass one")
+        return self.predictor
+
+    def prepare(self, prompts: Sequence[str]) -> None:
+        """Predict all test prompts in one batch."""
+        todo = [p for p in dict.fromkeys(prompts) if p not in self._cache]
+        if todo:
+            predictions = self._require().predict(todo)
+            for i, prompt in enumerate(todo):
+                self._cache[prompt] = (predictions.quality[i], predictions.output_tokens[i])
+
+    def predictions(self, prompt: str) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted (quality, output tokens) per predictor model for one prompt."""
+        if prompt not in self._cache:
+            self.prepare([prompt])
+        return self._cache[prompt]
+
+    def rank(self, view: PromptView, setting: float) -> list[str]:
+        """The view's models ranked by the selector at this knob setting."""
+        predictor = self._require()
+        quality, tokens = self.predictions(view.prompt)
+        index = {name: i for i, name in enumerate(predictor.models)}
+        cards = [card for card in view.cards if card.name in index]
+        selection = select_models(
+            cards,
+            [quality[index[c.name]] for c in cards],
+            [tokens[index[c.name]] for c in cards],
+            input_tokens=max(1, -(-len(view.prompt) // CHARS_PER_TOKEN)),
+            knob=setting,
+            caps=self.caps,
+        )
+        return selection.ranked
+
+    def decide(self, view: PromptView, setting: float) -> Decision:
+        """Call the selected model and return its response."""
+        best = self.rank(view, setting)[0]
+        view.call(best)
+        return Decision.respond(best)

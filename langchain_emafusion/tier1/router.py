@@ -1,0 +1,131 @@
+"""`Tier1Router`: the live router over a trained tier-1 predictor."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from langchain_emafusion.pool.pool import ModelPool
+from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, eligible_cards
+from langchain_emafusion.tier1.predictor import CONFIG_FILE, PredictorFileError, Tier1Predictor
+from langchain_emafusion.tier1.selector import SelectionCaps, select_models
+
+__all__ = ["Tier1Router"]
+
+DEFAULT_QUALITY_COST_TRADEOFF = 0.2
+"""Default knob: give up at most 0.2 of predicted probability to pay the full price spread of a request."""
+
+
+class Tier1Router(Router):
+    """Rank the eligible members by predicted quality − knob · normalized expected cost.
+
+    The predictor is loaded on the first request and reused (one load per router). Members the predictor has
+    never seen (added to the pool after training, not onboarded) get the average predicted quality of the known
+    members for that prompt and the request's output budget as their length, and are named in the reason.
+
+    Example:
+        .. code-block:: python
+
+            llm = FusionChatModel(pool=pool, router="predictor/")                      # default knob
+            llm = FusionChatModel(pool=pool, router=Tier1Router("predictor/", quality_cost_tradeoff=0.5))
+    """
+
+    name = "tier1"
+
+    def __init__(
+        self,
+        predictor: str | os.PathLike[str] | Tier1Predictor,
+        *,
+        quality_cost_tradeoff: float = DEFAULT_QUALITY_COST_TRADEOFF,
+    ) -> None:
+        """Create the router (nothing heavy is loaded here).
+
+        Args:
+            predictor: A folder written by ``emafusion train`` (or ``Tier1Predictor.save``), or a predictor.
+            quality_cost_tradeoff: Default knob when the request does not set one (≥ 0).
+
+        Raises:
+            PredictorFileError: The folder holds no saved predictor.
+            ValueError: A negative knob.
+        """
+        if not quality_cost_tradeoff >= 0:
+            raise ValueError(f"quality_cost_tradeoff must be >= 0, got {quality_cost_tradeoff!r}")
+        self.quality_cost_tradeoff = quality_cost_tradeoff
+        self._lock = threading.Lock()
+        if isinstance(predictor, Tier1Predictor):
+            self._predictor: Tier1Predictor | None = predictor
+            self.path: Path | None = None
+        else:
+            self._predictor = None
+            self.path = Path(predictor)
+            if not (self.path / CONFIG_FILE).is_file():
+                raise PredictorFileError(
+                    f"{self.path} holds no tier-1 predictor ({CONFIG_FILE} missing): train one with "
+                    "`emafusion train --outcomes TRAIN.jsonl --out DIR`"
+                )
+
+    @property
+    def predictor(self) -> Tier1Predictor:
+        """The predictor, loaded on first use."""
+        if self._predictor is None:
+            with self._lock:
+                if self._predictor is None:
+                    assert self.path is not None
+                    self._predictor = Tier1Predictor.load(self.path)
+        return self._predictor
+
+    def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
+        """Predict every eligible member's quality for this prompt and rank them under the knob and caps."""
+        eligible = eligible_cards(request, pool)
+        predictor = self.predictor
+        predictions = predictor.predict([request.prompt])
+        index = {name: i for i, name in enumerate(predictor.models)}
+        known = [index[c.name] for c in eligible if c.name in index]
+        fallback_quality = float(predictions.quality[0, known].mean()) if known else 0.5
+        quality = [
+            float(predictions.quality[0, index[c.name]]) if c.name in index else fallback_quality
+            for c in eligible
+        ]
+        tokens = [
+            float(np.minimum(predictions.output_tokens[0, index[c.name]], request.max_output_tokens))
+            if c.name in index
+            else float(request.max_output_tokens)
+            for c in eligible
+        ]
+        knob = (
+            self.quality_cost_tradeoff
+            if request.quality_cost_tradeoff is None
+            else request.quality_cost_tradeoff
+        )
+        selection = select_models(
+            eligible,
+            quality,
+            tokens,
+            input_tokens=request.input_tokens,
+            knob=knob,
+            caps=SelectionCaps(max_cost_usd=request.max_cost_usd),
+        )
+        unknown = [c.name for c in eligible if c.name not in index]
+        best = selection.best
+        reason = (
+            f"tier-1 predicted quality {selection.quality[best]:.3f} at expected "
+            f"${selection.expected_cost_usd[best]:.6f} (knob {knob:g}) for {best}, best of {len(selection.ranked)}"
+        )
+        if unknown:
+            reason += f"; not in the predictor (average quality assumed): {', '.join(unknown)}"
+        return RoutingDecision(
+            models=selection.ranked,
+            router=self.name,
+            reason=reason,
+            scores=selection.quality,
+            details={
+                "quality_cost_tradeoff": knob,
+                "expected_cost_usd": selection.expected_cost_usd,
+                "utility": selection.utility,
+                "predicted_task": predictions.task(0),
+                "excluded": selection.excluded,
+            },
+        )
