@@ -1,10 +1,11 @@
 """Train the project's own policy on an outcome table, save it to a folder, load it back for replay.
 
-For now the project's policy is the cost-aware linear router (tier 1 and tier 2 replace it). A policy folder
-holds:
+The project's policy is the tier-1 predictor with its budget-aware selector (tier 2 will add fusion on top).
+A policy folder holds:
 
 - ``manifest.json``: what was trained, with which seed and encoder, on which table (sha256, counts, models);
-- ``router.npz``: the router's weights (numpy arrays only, no pickle);
+- ``tier1.json`` and ``tier1.safetensors``: the predictor (the same folder works as
+  ``FusionChatModel(router=FOLDER)``);
 - ``train_outcomes.jsonl``: a copy of the training table, so that ``emafusion eval --baselines`` refits every
   baseline on exactly the same data (its sha256 is checked on load).
 """
@@ -17,12 +18,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from langchain_emafusion.evaluation.baselines.linear import LinearRouterPolicy
 from langchain_emafusion.evaluation.cards import cards_from_json, cards_to_json, replay_cards
 from langchain_emafusion.evaluation.errors import OutcomeTableError
 from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.routing.encoder import PromptEncoder
+from langchain_emafusion.tier1.features import PromptFeaturizer
+from langchain_emafusion.tier1.policy import Tier1Policy
+from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
 
 __all__ = [
     "POLICY_NAME",
@@ -41,9 +44,9 @@ POLICY_NAME = "emafusion"
 
 MANIFEST_FILE = "manifest.json"
 TRAIN_TABLE_FILE = "train_outcomes.jsonl"
-ROUTER_FILE = "router.npz"
+ROUTER_FILE = "tier1.json"
 _FORMAT = "emafusion-policy"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 def file_sha256(path: str | Path) -> str:
@@ -79,9 +82,14 @@ def train_policy(
     table = read_outcomes(source)
     destination = Path(out_dir)
     destination.mkdir(parents=True, exist_ok=True)
-    router = LinearRouterPolicy(encoder, seed=seed, progress=progress)
-    router.fit(table)
-    router.save(destination / ROUTER_FILE)
+    predictor = Tier1Predictor.fit(
+        table,
+        training=TrainingConfig(seed=seed),
+        featurizer=PromptFeaturizer(encoder=encoder),
+        show_progress=progress,
+    )
+    predictor.save(destination)
+    router = Tier1Policy(predictor)
     table_copy = destination / TRAIN_TABLE_FILE
     if source.resolve() != table_copy.resolve():
         shutil.copyfile(source, table_copy)
@@ -89,12 +97,13 @@ def train_policy(
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
         "name": POLICY_NAME,
-        "policy": LinearRouterPolicy.name,
-        "knob": "lambda (predicted quality - lambda * normalized mean cost)",
+        "policy": Tier1Policy.name,
+        "knob": "quality_cost_tradeoff (predicted quality - knob * expected cost / the priciest candidate's)",
         "settings": router.settings(),
         "seed": seed,
-        "encoder": router.encoder.model_id,
+        "encoder": predictor.featurizer.encoder.model_id,
         "router_file": ROUTER_FILE,
+        "training_info": predictor.info,
         "cards": cards_to_json(replay_cards(table)),
         "train_table": {
             "file": TRAIN_TABLE_FILE,
@@ -125,7 +134,7 @@ def _read_manifest(policy_dir: Path) -> dict[str, Any]:
 
 def load_policy(
     policy_dir: str | Path, *, encoder: PromptEncoder | None = None, progress: bool = False
-) -> tuple[LinearRouterPolicy, dict[str, Any]]:
+) -> tuple[Tier1Policy, dict[str, Any]]:
     """Load a trained policy; it is named ``"emafusion"``.
 
     Args:
@@ -138,8 +147,7 @@ def load_policy(
     """
     folder = Path(policy_dir)
     manifest = _read_manifest(folder)
-    policy = LinearRouterPolicy(encoder, seed=int(manifest["seed"]), progress=progress)
-    policy.load(folder / manifest["router_file"])
+    policy = Tier1Policy(Tier1Predictor.load(folder, encoder=encoder), progress=progress)
     policy.name = POLICY_NAME
     return policy, manifest
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from langchain_emafusion.errors import EmaFusionError
+from langchain_emafusion.routing.encoder import PromptEncoder
 from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 
 __all__ = ["Tier1Predictor", "Predictions", "TrainingConfig", "PredictorFileError", "QualityNet"]
@@ -331,8 +332,8 @@ class Tier1Predictor:
         return folder
 
     @classmethod
-    def load(cls, directory: str | Path, *, featurizer: PromptFeaturizer | None = None) -> Tier1Predictor:
-        """Load a predictor saved by :meth:`save`.
+    def load(cls, directory: str | Path, *, encoder: PromptEncoder | None = None) -> Tier1Predictor:
+        """Load a predictor saved by :meth:`save` (``encoder``: the sentence encoder to use, default shared).
 
         Raises:
             PredictorFileError: A file is missing or unreadable, or the weights do not match the configuration.
@@ -359,11 +360,7 @@ class Tier1Predictor:
             raise PredictorFileError(
                 f"{config_path} has format_version {config.get('format_version')!r}, expected 1"
             )
-        featurizer = featurizer or PromptFeaturizer(features)
-        if featurizer.config != features:
-            raise PredictorFileError(
-                f"{config_path}: the given featurizer does not match the saved feature config"
-            )
+        featurizer = PromptFeaturizer(features, encoder)
         try:
             state = load_file(str(weights_path))
         except (SafetensorError, OSError, ValueError) as exc:
