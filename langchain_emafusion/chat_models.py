@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
+import functools
+import queue
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,9 +30,12 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
+from langchain_emafusion._request_privacy import RequestPrivacy
 from langchain_emafusion.errors import AllMembersFailedError, InvalidInputError, NoEligibleModelError
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.pool.pool import ModelPool
+from langchain_emafusion.privacy.audit import AuditLog
+from langchain_emafusion.privacy.policy import PrivacyPolicy
 from langchain_emafusion.routing.base import (
     Router,
     RoutingDecision,
@@ -42,6 +50,8 @@ __all__ = ["FusionChatModel"]
 # though langchain-core strips its own `ls_structured_output_format` before `_generate` runs.
 _STRUCTURED_MARKER = "emafusion_structured_output"
 _CHARS_PER_TOKEN = 4
+# Routing knobs settable on the model and overridable per call (``llm.invoke(..., max_cost_usd=0.01)``).
+_ROUTING_OPTIONS = ("quality_cost_tradeoff", "max_cost_usd", "max_latency_s")
 
 
 def _message_text(message: BaseMessage) -> str:
@@ -59,12 +69,14 @@ def _estimate_tokens(text: str) -> int:
 
 
 class _Call:
-    """Everything one fusion request needs, prepared once and shared by the sync and async paths."""
+    """Everything one fusion request needs, prepared once and shared by the sync, async and stream paths."""
 
     def __init__(
         self,
         decision: RoutingDecision,
         request: RoutingRequest,
+        privacy: RequestPrivacy,
+        request_id: str,
         member_kwargs: dict[str, Any],
         tools: list[dict[str, Any]] | None,
         tool_choice: Any,
@@ -72,6 +84,8 @@ class _Call:
     ) -> None:
         self.decision = decision
         self.request = request
+        self.privacy = privacy
+        self.request_id = request_id
         self.member_kwargs = member_kwargs
         self.tools = tools
         self.tool_choice = tool_choice
@@ -80,9 +94,8 @@ class _Call:
         self.failures: list[str] = []
         self.started = time.perf_counter()
 
-    def record(
-        self, card: ModelCard, message: BaseMessage, latency_s: float, prompt_text: str
-    ) -> dict[str, Any]:
+    def record(self, card: ModelCard, message: BaseMessage, latency_s: float) -> dict[str, Any]:
+        """Note a member's answer; return the audit record's fields for it."""
         usage = getattr(message, "usage_metadata", None)
         estimated = usage is None
         if usage is None:
@@ -102,9 +115,10 @@ class _Call:
         if isinstance(confidence, int | float):
             entry["confidence"] = float(confidence)
         self.calls.append(entry)
-        return entry
+        return self._audit_fields(card, cost_usd=entry["cost_usd"], outcome="ok")
 
-    def fail(self, card: ModelCard, attempt: int, exc: BaseException, latency_s: float) -> None:
+    def fail(self, card: ModelCard, attempt: int, exc: BaseException, latency_s: float) -> dict[str, Any]:
+        """Note a member's failure; return the audit record's fields for it."""
         self.failures.append(f"{card.name} (attempt {attempt + 1}): {type(exc).__name__}: {exc}")
         self.calls.append(
             {
@@ -116,6 +130,17 @@ class _Call:
                 "error": f"{type(exc).__name__}: {exc}",
             }
         )
+        # Only the class name: an error message may quote the prompt.
+        return self._audit_fields(card, cost_usd=None, outcome="error", error_type=type(exc).__name__)
+
+    def _audit_fields(self, card: ModelCard, **outcome: Any) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "subtask_id": None,
+            "model": card.name,
+            **self.privacy.audit_fields(card),
+            **outcome,
+        }
 
     def usage(self) -> UsageMetadata:
         inputs = sum(c["input_tokens"] for c in self.calls)
@@ -133,6 +158,7 @@ class _Call:
             "cost_usd": sum(c["cost_usd"] for c in self.calls),
             "latency_s": time.perf_counter() - self.started,
             "calls": self.calls,
+            "privacy": self.privacy.metadata(),
         }
         if self.failures:
             fusion["failures"] = self.failures
@@ -213,6 +239,33 @@ class FusionChatModel(BaseChatModel):
         member, bypassing the router. ``usage_metadata`` sums every member call of the request; ``response_metadata["fusion"]["cost_usd"]``
         prices them with the cards' $/Mtok. In LangSmith, the fusion run shows each member call as a child run
         named ``member:<name>``.
+
+    Privacy:
+        Every request is scanned once for e-mails, phone numbers, payment cards, IBANs, US SSNs, IP addresses,
+        secrets and the policy's own patterns and keywords. Members with ``private=True`` see the raw text. By
+        default (``privacy="redact"``) a public member sees each value replaced by a placeholder (``[EMAIL_1]``)
+        and its answer, streamed or not, tool-call arguments included, is restored before you get it; with
+        ``privacy="private_only"`` a sensitive request goes to private members only, or fails with
+        ``NoEligibleModelError``, fallbacks included; ``privacy="allow"`` sends it unchanged. A
+        ``PrivacyPolicy`` or its YAML mapping sets custom patterns and keywords.
+
+        .. code-block:: python
+
+            llm = FusionChatModel(pool="pool.yaml", privacy="private_only", audit_log="audit.jsonl")
+            msg = llm.invoke("Refund the card 4111 1111 1111 1111")
+            msg.response_metadata["fusion"]["privacy"]
+            # {'sensitive': True, 'kinds': ['payment_card'], 'mode': 'private_only', 'redacted_for': []}
+
+        ``audit_log`` gets one JSON line per member call (request id, member, private flag, kinds detected,
+        redacted or not, cost, outcome), never a value; read it back with
+        ``langchain_emafusion.privacy.read_audit_log``.
+
+    Budgets and failures:
+        ``max_cost_usd`` and ``max_latency_s`` (on the model or per call) leave out members whose expected cost
+        or latency hint is above them, as first choice and as fallbacks; when nothing is left the call raises
+        ``NoEligibleModelError`` naming why. A member that raises or exceeds ``timeout`` (for streams: the time
+        to the first chunk) is retried ``max_retries`` times, then the next member is tried; if all fail,
+        ``AllMembersFailedError`` lists each failure, so ``llm.with_fallbacks([...])`` composes as usual.
     """
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
@@ -244,14 +297,37 @@ class FusionChatModel(BaseChatModel):
     streaming: bool = False
     """Stream member output even from ``invoke`` (callbacks see tokens as they arrive)."""
 
+    privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
+    """How requests holding sensitive values are treated; also accepts a mode name (``"private_only"``) or a
+    mapping as in YAML (``{"mode": "redact", "keywords": {...}}``). The default redacts for public members."""
+
+    audit_log: str | Path | None = None
+    """A JSONL file that gets one line per member call (ids, member, kinds detected, redacted or not, cost,
+    outcome; never a value); None writes no log."""
+
+    quality_cost_tradeoff: float | None = Field(default=None, ge=0)
+    """Learned routers' knob (0: best predicted quality; larger: cheaper); None: the router's default."""
+
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    """Hard cap on one member call's expected cost in US$; members above it are never called, fallbacks
+    included. None: no cap."""
+
+    max_latency_s: float | None = Field(default=None, ge=0)
+    """Hard cap on a member's latency hint in seconds; slower members are never called. None: no cap."""
+
     _pool: ModelPool | None = PrivateAttr(default=None)
     _router: Router | None = PrivateAttr(default=None)
 
     def __init__(self, **kwargs: Any) -> None:
-        # A pool file is loaded here rather than in a validator: pydantic would wrap the PoolConfigError
-        # (which names the bad entry and field) in a generic ValidationError.
+        # A pool file and a privacy mapping are converted here rather than in validators: pydantic would wrap
+        # the PoolConfigError / PrivacyConfigError (which name the bad entry and field) in a ValidationError.
         if isinstance(kwargs.get("pool"), str | Path):
             kwargs["pool"] = ModelPool.from_yaml(kwargs["pool"])
+        privacy = kwargs.get("privacy")
+        if isinstance(privacy, str):
+            kwargs["privacy"] = PrivacyPolicy.from_config({"mode": privacy})
+        elif isinstance(privacy, Mapping):
+            kwargs["privacy"] = PrivacyPolicy.from_config(privacy)
         super().__init__(**kwargs)
 
     @field_validator("router", mode="before")
@@ -367,17 +443,20 @@ class FusionChatModel(BaseChatModel):
         )
 
     # --- request preparation -----------------------------------------------------------------------------
-    def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Call:
-        if not messages:
-            raise InvalidInputError("FusionChatModel needs at least one message")
-        prompt = "\n".join(_message_text(m) for m in messages)
-        if not prompt.strip() and not any(getattr(m, "tool_calls", None) for m in messages):
-            raise InvalidInputError("the messages hold no text to answer")
+    def _prepare(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+    ) -> _Call:
+        _check_messages(messages)
         tools = kwargs.pop("tools", None)
         tool_choice = kwargs.pop("tool_choice", None)
         strict = kwargs.pop("strict", None)
         pinned = kwargs.pop("model", None)
         structured = bool(kwargs.pop(_STRUCTURED_MARKER, False)) or "response_format" in kwargs
+        routing_options = self._routing_options(kwargs)
         member_kwargs = dict(kwargs)
         for field in ("temperature", "max_tokens"):
             value = getattr(self, field)
@@ -385,27 +464,87 @@ class FusionChatModel(BaseChatModel):
                 member_kwargs.setdefault(field, value)
         if stop or self.stop:
             member_kwargs["stop"] = stop or self.stop
+        privacy = RequestPrivacy(self.privacy, messages)
         request = RoutingRequest(
-            prompt=prompt,
+            prompt="\n".join(_message_text(m) for m in messages),
             input_tokens=sum(_estimate_tokens(_message_text(m)) + 4 for m in messages),
             max_output_tokens=member_kwargs.get("max_tokens") or 256,
             needs_tools=bool(tools) and tool_choice != "none",
             needs_structured_output=structured,
+            private_only=privacy.private_only,
+            **routing_options,
         )
-        decision = (
-            self._pinned_decision(pinned, request)
-            if pinned is not None
-            else self.resolved_router.route(request, self.resolved_pool)
-        )
-        return _Call(decision, request, member_kwargs, tools, tool_choice, strict)
+        decision = self._decide(request, privacy, pinned)
+        request_id = str(run_manager.run_id) if run_manager is not None else str(uuid.uuid4())
+        return _Call(decision, request, privacy, request_id, member_kwargs, tools, tool_choice, strict)
+
+    def _routing_options(self, kwargs: dict[str, Any]) -> dict[str, float | None]:
+        """The routing knobs and caps: the model's fields, overridden by per-call keyword arguments."""
+        options: dict[str, float | None] = {}
+        for name in _ROUTING_OPTIONS:
+            value = kwargs.pop(name, getattr(self, name))
+            # `not value >= 0` also rejects NaN.
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0
+            ):
+                raise InvalidInputError(f"{name} must be a number >= 0 (or None for no cap), got {value!r}")
+            options[name] = value
+        return options
+
+    def _decide(
+        self, request: RoutingRequest, privacy: RequestPrivacy, pinned: str | None
+    ) -> RoutingDecision:
+        """Route the request, then keep only members that may serve it.
+
+        The router is asked with the caps and the privacy requirement already in the request; the members it
+        returns are checked against them once more, so that a router that ignores them can neither reach a
+        public member with sensitive data nor a capped-out member, as first choice or as a fallback.
+        """
+        pool = self.resolved_pool
+        try:
+            decision = (
+                self._pinned_decision(pinned, request)
+                if pinned is not None
+                else self.resolved_router.route(request, pool)
+            )
+            eligible = {card.name for card in eligible_cards(request, pool)}
+        except NoEligibleModelError as exc:
+            if request.private_only:
+                raise NoEligibleModelError(
+                    f"the request contains sensitive data ({', '.join(privacy.kinds)}) and privacy mode is "
+                    f"'private_only', so only private members may see it, and none can serve it: {exc}. "
+                    "Add a private=True member that can, or use privacy mode 'redact'."
+                ) from exc
+            raise
+        allowed = [name for name in decision.models if name in eligible]
+        if not allowed:
+            raise NoEligibleModelError(
+                f"router {decision.router!r} chose only members that cannot serve this request "
+                f"({', '.join(decision.models)}); eligible members: {', '.join(sorted(eligible))}"
+            )
+        if len(allowed) < len(decision.models):
+            dropped = [name for name in decision.models if name not in eligible]
+            decision = decision.model_copy(
+                update={
+                    "models": allowed,
+                    "reason": f"{decision.reason} (dropped as ineligible: {', '.join(dropped)})",
+                }
+            )
+        return decision
 
     def _pinned_decision(self, name: str, request: RoutingRequest) -> RoutingDecision:
         """A per-call ``model=<member>`` pins the request to that member (if it can serve it)."""
-        card = self.resolved_pool[name]
-        if card.name not in [c.name for c in eligible_cards(request, self.resolved_pool)]:
-            raise NoEligibleModelError(
-                f"pool member {name!r} was requested with model=... but cannot serve this request"
+        pool = self.resolved_pool
+        if not isinstance(name, str) or name not in pool:
+            raise InvalidInputError(
+                f"model={name!r} is not a member of this pool; pass one of: {', '.join(pool.names)}"
             )
+        try:
+            eligible_cards(request, ModelPool([pool[name]]))
+        except NoEligibleModelError as exc:
+            raise NoEligibleModelError(
+                f"pool member {name!r} was requested with model=... but cannot serve this request: {exc}"
+            ) from exc
         return RoutingDecision(
             models=[name], router="pinned", reason=f"member {name!r} requested by the caller"
         )
@@ -428,8 +567,16 @@ class FusionChatModel(BaseChatModel):
                 "emafusion_reason": call.decision.reason,
                 "emafusion_score": call.decision.scores.get(card.name),
                 "emafusion_private": card.private,
+                "emafusion_redacted": call.privacy.access(card) == "redacted",
             },
         )
+
+    def _open(
+        self, card: ModelCard, call: _Call, callbacks: Any
+    ) -> tuple[Runnable[LanguageModelInput, BaseMessage], list[BaseMessage], RunnableConfig]:
+        """The member runnable, the messages it may see (raw or redacted) and its run config."""
+        member = self._member(card, call)
+        return member, call.privacy.messages_for(card), self._member_config(card, call, callbacks)
 
     def _attempts(self, call: _Call) -> Iterator[tuple[ModelCard, int]]:
         pool = self.resolved_pool
@@ -449,6 +596,27 @@ class FusionChatModel(BaseChatModel):
             generations=[ChatGeneration(message=out)], llm_output={"model_name": self.model_name}
         )
 
+    def _final_chunk(self, call: _Call, gathered: AIMessageChunk | None) -> ChatGenerationChunk:
+        finish_reason = gathered.response_metadata.get("finish_reason") if gathered is not None else None
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=call.usage(),
+                response_metadata=call.metadata(self.model_name, finish_reason),
+                chunk_position="last",
+            )
+        )
+
+    # --- audit -----------------------------------------------------------------------------------------------
+    def _audit(self, fields: dict[str, Any]) -> None:
+        # A record that cannot be written fails the request: a silently incomplete audit log is worse.
+        if self.audit_log is not None:
+            AuditLog(self.audit_log).record(**fields)
+
+    async def _aaudit(self, fields: dict[str, Any]) -> None:
+        if self.audit_log is not None:
+            await asyncio.to_thread(AuditLog(self.audit_log).record, **fields)
+
     # --- sync ------------------------------------------------------------------------------------------------
     def _generate(
         self,
@@ -457,20 +625,18 @@ class FusionChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        call = self._prepare(messages, stop, dict(kwargs))
+        call = self._prepare(messages, stop, dict(kwargs), run_manager)
         callbacks = _child_callbacks(run_manager)
-        prompt = call.request.prompt
         for card, attempt in self._attempts(call):
             started = time.perf_counter()
             try:
-                member = self._member(card, call)
-                config = self._member_config(card, call, callbacks)
-                message = self._with_timeout(member, messages, config, call.member_kwargs)
+                member, member_messages, config = self._open(card, call, callbacks)
+                message = self._with_timeout(member, member_messages, config, call.member_kwargs)
             except Exception as exc:  # any member failure moves on to the next member
-                call.fail(card, attempt, exc, time.perf_counter() - started)
+                self._audit(call.fail(card, attempt, exc, time.perf_counter() - started))
                 continue
-            call.record(card, message, time.perf_counter() - started, prompt)
-            return self._result(call, message)
+            self._audit(call.record(card, message, time.perf_counter() - started))
+            return self._result(call, call.privacy.restore(card, message))
         raise call.all_failed()
 
     def _with_timeout(
@@ -498,48 +664,32 @@ class FusionChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        call = self._prepare(messages, stop, dict(kwargs))
+        call = self._prepare(messages, stop, dict(kwargs), run_manager)
         callbacks = _child_callbacks(run_manager)
         for card, attempt in self._attempts(call):
             started = time.perf_counter()
             emitted = False
-            gathered: AIMessageChunk | None = None
+            relay = call.privacy.relay(card)
             try:
-                member = self._member(card, call)
-                config = self._member_config(card, call, callbacks)
-                for piece in member.stream(messages, config, **call.member_kwargs):
-                    gathered = piece if gathered is None else gathered + piece  # type: ignore[assignment]
-                    chunk = _forward(piece)
-                    if chunk is None:
-                        continue
+                member, member_messages, config = self._open(card, call, callbacks)
+                pieces = _first_chunk_within(
+                    functools.partial(member.stream, member_messages, config, **call.member_kwargs),
+                    self.timeout,
+                )
+                for chunk in relay.chunks(pieces):
                     emitted = True
                     if run_manager and isinstance(chunk.message.content, str):
                         run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
                     yield chunk
             except Exception as exc:
+                self._audit(call.fail(card, attempt, exc, time.perf_counter() - started))
                 if emitted:
                     raise  # part of an answer is out; switching members now would splice two answers
-                call.fail(card, attempt, exc, time.perf_counter() - started)
                 continue
-            yield self._final_chunk(call, card, gathered, time.perf_counter() - started)
+            self._audit(call.record(card, _whole(relay.gathered), time.perf_counter() - started))
+            yield self._final_chunk(call, relay.gathered)
             return
         raise call.all_failed()
-
-    def _final_chunk(
-        self, call: _Call, card: ModelCard, gathered: AIMessageChunk | None, latency_s: float
-    ) -> ChatGenerationChunk:
-        whole = gathered if gathered is not None else AIMessageChunk(content="")
-        call.record(card, whole, latency_s, call.request.prompt)
-        return ChatGenerationChunk(
-            message=AIMessageChunk(
-                content="",
-                usage_metadata=call.usage(),
-                response_metadata=call.metadata(
-                    self.model_name, whole.response_metadata.get("finish_reason")
-                ),
-                chunk_position="last",
-            )
-        )
 
     # --- async -----------------------------------------------------------------------------------------------
     async def _agenerate(
@@ -549,21 +699,20 @@ class FusionChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        call = self._prepare(messages, stop, dict(kwargs))
+        call = self._prepare(messages, stop, dict(kwargs), run_manager)
         callbacks = _child_callbacks(run_manager)
         for card, attempt in self._attempts(call):
             started = time.perf_counter()
             try:
-                member = self._member(card, call)
-                config = self._member_config(card, call, callbacks)
+                member, member_messages, config = self._open(card, call, callbacks)
                 message = await asyncio.wait_for(
-                    member.ainvoke(messages, config, **call.member_kwargs), timeout=self.timeout
+                    member.ainvoke(member_messages, config, **call.member_kwargs), timeout=self.timeout
                 )
             except Exception as exc:  # any member failure moves on to the next member
-                call.fail(card, attempt, exc, time.perf_counter() - started)
+                await self._aaudit(call.fail(card, attempt, exc, time.perf_counter() - started))
                 continue
-            call.record(card, message, time.perf_counter() - started, call.request.prompt)
-            return self._result(call, message)
+            await self._aaudit(call.record(card, message, time.perf_counter() - started))
+            return self._result(call, call.privacy.restore(card, message))
         raise call.all_failed()
 
     async def _astream(
@@ -573,32 +722,124 @@ class FusionChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        call = self._prepare(messages, stop, dict(kwargs))
+        call = self._prepare(messages, stop, dict(kwargs), run_manager)
         callbacks = _child_callbacks(run_manager)
         for card, attempt in self._attempts(call):
             started = time.perf_counter()
             emitted = False
-            gathered: AIMessageChunk | None = None
+            relay = call.privacy.relay(card)
             try:
-                member = self._member(card, call)
-                config = self._member_config(card, call, callbacks)
-                async for piece in member.astream(messages, config, **call.member_kwargs):
-                    gathered = piece if gathered is None else gathered + piece  # type: ignore[assignment]
-                    chunk = _forward(piece)
-                    if chunk is None:
-                        continue
+                member, member_messages, config = self._open(card, call, callbacks)
+                pieces = _afirst_chunk_within(
+                    member.astream(member_messages, config, **call.member_kwargs), self.timeout
+                )
+                async for chunk in relay.achunks(pieces):
                     emitted = True
                     if run_manager and isinstance(chunk.message.content, str):
                         await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
                     yield chunk
             except Exception as exc:
+                await self._aaudit(call.fail(card, attempt, exc, time.perf_counter() - started))
                 if emitted:
                     raise
-                call.fail(card, attempt, exc, time.perf_counter() - started)
                 continue
-            yield self._final_chunk(call, card, gathered, time.perf_counter() - started)
+            await self._aaudit(call.record(card, _whole(relay.gathered), time.perf_counter() - started))
+            yield self._final_chunk(call, relay.gathered)
             return
         raise call.all_failed()
+
+
+def _check_messages(messages: list[BaseMessage]) -> None:
+    """Refuse requests that cannot be routed, saying what to fix; nothing is ever dropped silently.
+
+    Raises:
+        InvalidInputError: No messages, or no text in any of them (for example only an image).
+    """
+    if not messages:
+        raise InvalidInputError(
+            "FusionChatModel needs at least one message; pass a string or a non-empty list of messages"
+        )
+    if any(_message_text(m).strip() for m in messages) or any(
+        getattr(m, "tool_calls", None) for m in messages
+    ):
+        return
+    other_blocks = sorted(
+        {
+            str(block.get("type", "?")) if isinstance(block, dict) else type(block).__name__
+            for m in messages
+            if not isinstance(m.content, str)
+            for block in m.content
+            if not (isinstance(block, dict) and block.get("type") == "text")
+        }
+    )
+    if other_blocks:
+        raise InvalidInputError(
+            f"the messages hold no text, only content blocks of type {', '.join(other_blocks)}; requests are "
+            "routed and privacy-checked on their text, so add a text part saying what to do with them"
+        )
+    raise InvalidInputError("the messages hold no text to answer; every message is empty or whitespace")
+
+
+def _whole(gathered: AIMessageChunk | None) -> AIMessageChunk:
+    return gathered if gathered is not None else AIMessageChunk(content="")
+
+
+_STREAM_END = object()
+
+
+def _first_chunk_within(open_stream: Callable[[], Iterator[Any]], timeout: float | None) -> Iterator[Any]:
+    """Iterate a member's sync stream, which must send its first chunk within ``timeout`` seconds.
+
+    With a timeout the stream runs in a worker thread feeding a queue, because a sync call cannot be
+    interrupted: a late stream is abandoned (it finishes in the background), like a late sync ``invoke``.
+
+    Raises:
+        TimeoutError: No chunk (and no end of stream) arrived in time.
+    """
+    if timeout is None:
+        yield from open_stream()
+        return
+    items: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for item in open_stream():
+                items.put((item, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            items.put((_STREAM_END, exc))
+            return
+        items.put((_STREAM_END, None))
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(pump,), daemon=True)
+    worker.start()
+    try:
+        item, error = items.get(timeout=timeout)
+    except queue.Empty:
+        raise TimeoutError(f"member stream sent no chunk within timeout={timeout}s") from None
+    while item is not _STREAM_END:
+        yield item
+        item, error = items.get()
+    if error is not None:
+        raise error
+
+
+async def _afirst_chunk_within(stream: AsyncIterator[Any], timeout: float | None) -> AsyncIterator[Any]:
+    """Iterate a member's async stream, which must send its first chunk within ``timeout`` seconds.
+
+    Raises:
+        TimeoutError: No chunk (and no end of stream) arrived in time.
+    """
+    iterator = aiter(stream)
+    try:
+        async with asyncio.timeout(timeout):
+            first = await anext(iterator)
+    except StopAsyncIteration:
+        return
+    except TimeoutError:
+        raise TimeoutError(f"member stream sent no chunk within timeout={timeout}s") from None
+    yield first
+    async for item in iterator:
+        yield item
 
 
 def _child_callbacks(
@@ -615,11 +856,3 @@ def _child_callbacks(
     manager.add_tags(run_manager.inheritable_tags)
     manager.add_metadata(run_manager.inheritable_metadata)
     return manager
-
-
-def _forward(piece: BaseMessage) -> ChatGenerationChunk | None:
-    """Re-wrap a member's chunk as ours: content and tool-call chunks only (usage is summed at the end)."""
-    tool_chunks = list(getattr(piece, "tool_call_chunks", []) or [])
-    if not piece.content and not tool_chunks:
-        return None
-    return ChatGenerationChunk(message=AIMessageChunk(content=piece.content, tool_call_chunks=tool_chunks))

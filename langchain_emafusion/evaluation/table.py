@@ -9,6 +9,7 @@ line of the first bad row.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -225,7 +226,8 @@ def read_outcomes(path: str | Path) -> OutcomeTable:
     source = Path(path)
     rows: list[OutcomeRow] = []
     line_numbers: list[int] = []
-    with source.open(encoding="utf-8") as handle:
+    # newline=None splits lines exactly as reading the file in text mode would.
+    with io.StringIO(_decoded(source), newline=None) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -247,6 +249,19 @@ def read_outcomes(path: str | Path) -> OutcomeTable:
                 ) from None
             line_numbers.append(line_number)
     return OutcomeTable(rows, line_numbers=line_numbers, path=source)
+
+
+def _decoded(source: Path) -> str:
+    """The file's text; a byte sequence that is not UTF-8 is an OutcomeTableError naming its line."""
+    data = source.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise OutcomeTableError(
+            f"not UTF-8 text ({error.reason} at byte {error.start}); outcome tables are UTF-8 JSONL",
+            path=source,
+            line=data.count(b"\n", 0, error.start) + 1,
+        ) from None
 
 
 def write_outcomes(rows: OutcomeTable | Iterable[OutcomeRow], path: str | Path) -> Path:

@@ -174,6 +174,10 @@ class ModelPool:
             text = file_path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PoolConfigError(f"cannot read pool file {file_path}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise PoolConfigError(
+                f"pool file {file_path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 YAML"
+            ) from exc
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -210,7 +214,7 @@ def _card_from_entry(raw: Any, index: int, source: str) -> ModelCard:
     if isinstance(raw.get("name"), str):
         where += f" ({raw['name']})"
     entry_type = raw.get("type")
-    if entry_type not in _ENTRY_TYPES:
+    if not isinstance(entry_type, str) or entry_type not in _ENTRY_TYPES:
         raise PoolConfigError(
             f"{where}: field 'type' must be one of {sorted(_ENTRY_TYPES)}, got {entry_type!r}"
         )
@@ -293,7 +297,11 @@ def _llamacpp_factory(entry: _LlamaCppEntry, where: str) -> tuple[Any, dict[str,
     gguf_path = Path(str(entry.path)).expanduser()
     if gguf_path.suffix.lower() != ".gguf":
         raise PoolConfigError(f"{where}: field 'path' must point to a .gguf file, got {str(gguf_path)!r}")
-    context_window = int(entry.kwargs.get("n_ctx", 4096))
+    context_window = entry.kwargs.get("n_ctx", 4096)
+    if isinstance(context_window, bool) or not isinstance(context_window, int) or context_window <= 0:
+        raise PoolConfigError(
+            f"{where}: field 'kwargs.n_ctx' must be a positive whole number of tokens, got {context_window!r}"
+        )
 
     def build_path() -> BaseChatModel:
         from langchain_emafusion.pool.llamacpp import ChatGGUF
@@ -312,11 +320,14 @@ def _llamacpp_factory(entry: _LlamaCppEntry, where: str) -> tuple[Any, dict[str,
 
 def _import_factory(entry: _ImportEntry, where: str) -> tuple[Any, dict[str, Any]]:
     module_name, _, attr = entry.class_path.rpartition(".")
-    if not module_name or not attr:
-        raise PoolConfigError(f"{where}: field 'class' must be a dotted path like 'package.module.Class'")
+    if not module_name or not attr or module_name.startswith("."):
+        raise PoolConfigError(
+            f"{where}: field 'class' must be an absolute dotted path like 'package.module.Class', "
+            f"got {entry.class_path!r}"
+        )
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, ValueError) as exc:  # ValueError: a malformed name, e.g. with a NUL character
         raise PoolConfigError(f"{where}: field 'class': cannot import module {module_name!r}: {exc}") from exc
     cls = getattr(module, attr, None)
     if not (isinstance(cls, type) and issubclass(cls, BaseChatModel)):

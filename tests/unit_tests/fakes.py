@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -23,10 +24,15 @@ class ScriptedChatModel(BaseChatModel):
     """
 
     reply: str = "ok"
+    echo: bool = False
+    """Answer with the text of the last message instead of `reply` (placeholders and all)."""
     input_tokens: int = 10
     output_tokens: int = 5
     fail_times: int = 0
     delay_s: float = 0.0
+    """Seconds each call takes: slept in the sync paths, awaited (so truly concurrent) in `ainvoke`."""
+    chunk_chars: int = 0
+    """Stream in pieces of this many characters (so placeholders split across chunks); 0: word by word."""
     tool_args: dict[str, Any] = Field(default_factory=dict)
     received: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -35,9 +41,15 @@ class ScriptedChatModel(BaseChatModel):
         return "scripted"
 
     def _answer(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
-        self.received.append({"messages": messages, "kwargs": kwargs})
+        self._receive(messages, kwargs)
         if self.delay_s:
             time.sleep(self.delay_s)
+        return self._reply(messages, kwargs)
+
+    def _receive(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> None:
+        self.received.append({"messages": messages, "kwargs": kwargs})
+
+    def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
         if self.fail_times > 0:
             self.fail_times -= 1
             raise RuntimeError("scripted failure")
@@ -56,9 +68,8 @@ class ScriptedChatModel(BaseChatModel):
             )
         if kwargs.get("response_format"):
             return AIMessage(content=json.dumps(self.tool_args), usage_metadata=usage)
-        return AIMessage(
-            content=self.reply, usage_metadata=usage, response_metadata={"finish_reason": "stop"}
-        )
+        reply = str(messages[-1].text) if self.echo else self.reply
+        return AIMessage(content=reply, usage_metadata=usage, response_metadata={"finish_reason": "stop"})
 
     def _generate(
         self,
@@ -69,6 +80,18 @@ class ScriptedChatModel(BaseChatModel):
     ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=self._answer(messages, kwargs))])
 
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self._receive(messages, kwargs)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages, kwargs))])
+
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -77,9 +100,13 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         message = self._answer(messages, kwargs)
-        words = str(message.content).split(" ")
-        for i, word in enumerate(words):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=word if i == 0 else " " + word))
+        text = str(message.content)
+        if self.chunk_chars:
+            pieces = [text[i : i + self.chunk_chars] for i in range(0, len(text), self.chunk_chars)]
+        else:
+            pieces = [word if i == 0 else " " + word for i, word in enumerate(text.split(" "))]
+        for piece in pieces:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=message.usage_metadata))
 
     def bind_tools(
