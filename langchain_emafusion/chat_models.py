@@ -40,6 +40,7 @@ from langchain_emafusion.routing.base import (
     Router,
     RoutingDecision,
     RoutingRequest,
+    check_router,
     eligible_cards,
     get_router,
 )
@@ -155,6 +156,8 @@ class _Call:
             "router": self.decision.router,
             "reason": self.decision.reason,
             "candidates": self.decision.models,
+            "scores": self.decision.scores,
+            "router_details": self.decision.details,
             "cost_usd": sum(c["cost_usd"] for c in self.calls),
             "latency_s": time.perf_counter() - self.started,
             "calls": self.calls,
@@ -273,8 +276,9 @@ class FusionChatModel(BaseChatModel):
     pool: ModelPool | None = Field(default=None, exclude=True)
     """The members; a ``ModelPool``, a path to a pool YAML file, or None for the embedded local pool."""
 
-    router: str | Router = Field(default="cheapest", exclude=True)
-    """A registered router name (see ``available_routers()``) or a ``Router`` instance."""
+    router: str | Path | Router = Field(default="cheapest", exclude=True)
+    """A registered router name (see ``available_routers()``), a folder written by ``emafusion train`` (a
+    tier-1 predictor, loaded on the first call), or a ``Router`` instance."""
 
     model_name: str = Field(default="emafusion", alias="model")
     """Name this model reports in metadata and traces."""
@@ -333,7 +337,8 @@ class FusionChatModel(BaseChatModel):
     @field_validator("router", mode="before")
     @classmethod
     def _known_router(cls, value: Any) -> Any:
-        get_router(value)  # fail at construction, with the registered names, on a typo
+        # Fail at construction on a typo, without loading anything: a predictor folder is only checked here.
+        check_router(value)
         return value
 
     # --- lazily resolved collaborators --------------------------------------------------------------------
@@ -365,7 +370,7 @@ class FusionChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {
             "model_name": self.model_name,
-            "router": self.router if isinstance(self.router, str) else self.router.name,
+            "router": self.router.name if isinstance(self.router, Router) else str(self.router),
             "pool": self.pool.names if self.pool is not None else "embedded",
         }
 

@@ -26,6 +26,7 @@ __all__ = [
     "get_router",
     "available_routers",
     "eligible_cards",
+    "check_router",
 ]
 
 
@@ -143,6 +144,26 @@ def get_router(router: str | os.PathLike[str] | Router, **kwargs: Any) -> Router
             f"unknown router {router!r}; registered routers: {', '.join(available_routers())}"
         )
     return _REGISTRY[router](**kwargs)
+
+
+PREDICTOR_CONFIG_FILE = "tier1.json"
+"""The file that marks a folder as a trained tier-1 predictor."""
+
+
+def check_router(router: str | os.PathLike[str] | Router) -> None:
+    """Check that ``router`` names a registered router or a trained predictor folder, loading nothing.
+
+    Raises:
+        UnknownRouterError: When it is neither.
+    """
+    if isinstance(router, Router) or (isinstance(router, str) and router in _REGISTRY):
+        return
+    if (Path(router) / PREDICTOR_CONFIG_FILE).is_file():
+        return
+    raise UnknownRouterError(
+        f"unknown router {str(router)!r}: neither a registered router ({', '.join(available_routers())}) "
+        f"nor a folder holding a trained predictor ({PREDICTOR_CONFIG_FILE}; see `emafusion train`)"
+    )
 
 
 def eligible_cards(request: RoutingRequest, pool: ModelPool) -> list[ModelCard]:

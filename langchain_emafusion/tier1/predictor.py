@@ -22,12 +22,13 @@ import torch
 from torch import nn
 
 from langchain_emafusion.errors import EmaFusionError
+from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE
 from langchain_emafusion.routing.encoder import PromptEncoder
 from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 
 __all__ = ["Tier1Predictor", "Predictions", "TrainingConfig", "PredictorFileError", "QualityNet"]
 
-CONFIG_FILE = "tier1.json"
+CONFIG_FILE = PREDICTOR_CONFIG_FILE
 WEIGHTS_FILE = "tier1.safetensors"
 FORMAT_VERSION = 1
 

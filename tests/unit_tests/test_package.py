@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import sys
 
 import langchain_emafusion
@@ -49,6 +50,16 @@ def test_import_is_light() -> None:
     after_import, after_init = out.split("\n")[:2]
     assert after_import == "", f"import langchain_emafusion pulled in: {after_import}"
     assert after_init == "", f"FusionChatModel() pulled in: {after_init}"
+
+
+def test_predictor_folder_router_loads_nothing_at_init(tmp_path: Path) -> None:
+    (tmp_path / "tier1.json").write_text("{}")  # checked for presence only; loaded on the first call
+    code = (
+        "import sys; from langchain_emafusion import FusionChatModel; "
+        f"FusionChatModel(router={str(tmp_path)!r}); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_py_typed_ships() -> None:

@@ -199,6 +199,10 @@ def test_fusion_chat_model_routes_with_a_trained_predictor(predictor: Tier1Predi
     assert math_answer.content == "42" and poem_answer.content == "roses"
     fusion = poem_answer.response_metadata["fusion"]
     assert fusion["router"] == "tier1" and fusion["models"] == ["poet"]
+    assert fusion["scores"]["poet"] > fusion["scores"]["mathy"]
+    assert fusion["router_details"]["quality_cost_tradeoff"] == 0.2
+    assert fusion["router_details"]["predicted_task"] == "poem"
+    assert FusionChatModel(pool=ModelPool(cards()), router=tmp_path).invoke("add 5 and 9").content == "42"
     router = Tier1Router(predictor, quality_cost_tradeoff=100.0)
     cheap = FusionChatModel(pool=ModelPool(cards()), router=router).invoke("write a poem about snow")
     assert cheap.content == "meh"
