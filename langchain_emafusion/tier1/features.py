@@ -129,10 +129,14 @@ class PromptFeaturizer:
         return self._encoder
 
     @property
+    def embedding_dimension(self) -> int:
+        """Width of the sentence-embedding block at the start of a feature vector (0 without embeddings)."""
+        return 3 * 384 if self.config.use_embeddings else 0
+
+    @property
     def dimension(self) -> int:
         """Length of a feature vector."""
-        embedding = 3 * 384 if self.config.use_embeddings else 0
-        return embedding + self.config.ngram_buckets + N_SHAPE_FEATURES
+        return self.embedding_dimension + self.config.ngram_buckets + N_SHAPE_FEATURES
 
     def lexical(self, prompts: Sequence[str]) -> np.ndarray:
         """The n-gram and shape features only, shape (n, buckets + shape features)."""

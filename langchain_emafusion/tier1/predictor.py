@@ -54,6 +54,10 @@ class TrainingConfig:
     task_loss_weight: float = 0.2
     n_members: int = 5
     """Networks in the bagged ensemble (each with its own seed and validation split); predictions are averaged."""
+    memory_similarity: float = 0.97
+    """Cosine similarity above which a prompt counts as a repeat of a training prompt (see ``memory_weight``)."""
+    memory_weight: float = 0.5
+    """Weight of a repeated training prompt's recorded scores in the prediction (0 disables the memory)."""
     seed: int = 0
 
 
@@ -161,8 +165,15 @@ class Tier1Predictor:
         training: TrainingConfig,
         default_output_tokens: Sequence[float] | np.ndarray,
         info: dict[str, Any] | None = None,
+        memory_keys: np.ndarray | None = None,
+        memory_scores: np.ndarray | None = None,
     ) -> None:
-        """Wrap a trained network (use :meth:`fit` or :meth:`load` rather than calling this directly)."""
+        """Wrap a trained network (use :meth:`fit` or :meth:`load` rather than calling this directly).
+
+        ``memory_keys`` (n, d) and ``memory_scores`` (n, n_models, NaN where unknown) are the training prompts'
+        similarity keys and recorded scores: a prompt that repeats one of them gets its recorded outcome blended
+        into the prediction.
+        """
         self.net = net.eval()
         self.models = list(models)
         self.task_labels = list(task_labels)
@@ -170,6 +181,8 @@ class Tier1Predictor:
         self.training = training
         self.default_output_tokens = np.asarray(default_output_tokens, dtype=np.float64)
         self.info = dict(info or {})
+        self.memory_keys = memory_keys
+        self.memory_scores = memory_scores
 
     # --- training ---------------------------------------------------------------------------------------------
     @classmethod
@@ -227,6 +240,8 @@ class Tier1Predictor:
             training=cfg,
             default_output_tokens=default_tokens,
             info=info,
+            memory_keys=_memory_keys(x, featurizer) if cfg.memory_weight > 0 else None,
+            memory_scores=scores.astype(np.float32) if cfg.memory_weight > 0 else None,
         )
 
     # --- inference ----------------------------------------------------------------------------------------------
@@ -238,11 +253,26 @@ class Tier1Predictor:
             )
         return Predictions(
             models=list(self.models),
-            quality=torch.sigmoid(quality).numpy().astype(np.float64),
+            quality=self._recall(features, torch.sigmoid(quality).numpy().astype(np.float64)),
             output_tokens=np.expm1(tokens.numpy().astype(np.float64)).clip(min=1.0),
             task_labels=list(self.task_labels),
             task_probs=torch.softmax(task, dim=-1).numpy() if self.task_labels else None,
         )
+
+    def _recall(self, features: np.ndarray, quality: np.ndarray) -> np.ndarray:
+        """Blend in the recorded scores of the nearest training prompt where the prompt is a near-repeat."""
+        if self.memory_keys is None or self.memory_scores is None or not len(features):
+            return quality
+        similarity = _memory_keys(features, self.featurizer) @ self.memory_keys.T
+        nearest = similarity.argmax(axis=1)
+        hits = np.flatnonzero(similarity[np.arange(len(features)), nearest] >= self.training.memory_similarity)
+        if hits.size:
+            recorded = self.memory_scores[nearest[hits]].astype(np.float64)
+            weight = self.training.memory_weight
+            blended = (1 - weight) * quality[hits] + weight * recorded
+            # Onboarded models have no recorded scores (NaN): their prediction stays as it is.
+            quality[hits] = np.where(np.isnan(recorded), quality[hits], blended)
+        return quality
 
     def predict(self, prompts: Sequence[str]) -> Predictions:
         """Predictions for prompts (batched; CPU)."""
@@ -288,6 +318,9 @@ class Tier1Predictor:
             _onboard_member(
                 net, features, y, l2=l2, steps=steps, mean_tokens=default_tokens if known_tokens else None
             )
+        if self.memory_scores is not None:
+            unknown = np.full((len(self.memory_scores), 1), np.nan, dtype=np.float32)
+            self.memory_scores = np.concatenate([self.memory_scores, unknown], axis=1)
         self.models.append(model)
         self.default_output_tokens = np.append(self.default_output_tokens, default_tokens)
         self.info.setdefault("onboarded", []).append({"model": model, "probes": len(prompts)})
@@ -309,6 +342,8 @@ class Tier1Predictor:
             featurizer=self.featurizer,
             training=self.training,
             default_output_tokens=self.default_output_tokens[keep],
+            memory_keys=self.memory_keys,
+            memory_scores=None if self.memory_scores is None else self.memory_scores[:, keep],
             info=dict(self.info),
         )
 
@@ -319,7 +354,12 @@ class Tier1Predictor:
 
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, str(folder / WEIGHTS_FILE))
+        tensors = {k: v.contiguous() for k, v in self.net.state_dict().items()}
+        if self.memory_keys is not None and self.memory_scores is not None:
+            # float16 halves the file; cosine similarities stay accurate to ~1e-3.
+            tensors[_MEMORY_KEYS] = torch.from_numpy(self.memory_keys.astype(np.float16))
+            tensors[_MEMORY_SCORES] = torch.from_numpy(self.memory_scores.astype(np.float32))
+        save_file(tensors, str(folder / WEIGHTS_FILE))
         config = {
             "format_version": FORMAT_VERSION,
             "models": self.models,
@@ -366,6 +406,8 @@ class Tier1Predictor:
             state = load_file(str(weights_path))
         except (SafetensorError, OSError, ValueError) as exc:
             raise PredictorFileError(f"{weights_path} is corrupted: {exc}") from exc
+        memory_keys = state.pop(_MEMORY_KEYS, None)
+        memory_scores = state.pop(_MEMORY_SCORES, None)
         net = _build(featurizer.dimension, len(models), len(labels), training)
         try:
             net.load_state_dict(state)
@@ -379,7 +421,21 @@ class Tier1Predictor:
             training=training,
             default_output_tokens=default_tokens,
             info=config.get("info", {}),
+            memory_keys=None if memory_keys is None else memory_keys.float().numpy(),
+            memory_scores=None if memory_scores is None else memory_scores.numpy(),
         )
+
+
+_MEMORY_KEYS = "memory.keys"
+_MEMORY_SCORES = "memory.scores"
+
+
+def _memory_keys(features: np.ndarray, featurizer: PromptFeaturizer) -> np.ndarray:
+    """Unit-length similarity keys: the sentence-embedding block of the features (all features without it)."""
+    width = featurizer.embedding_dimension or features.shape[1]
+    block = np.asarray(features[:, :width], dtype=np.float32)
+    norms = np.linalg.norm(block, axis=1, keepdims=True)
+    return block / np.maximum(norms, 1e-12)
 
 
 _PER_MODEL_PARAMETERS = ("quality_vectors", "quality_bias", "token_vectors", "token_bias")

@@ -208,3 +208,23 @@ def test_fusion_chat_model_routes_with_a_trained_predictor(predictor: Tier1Predi
     assert cheap.content == "meh"
     with pytest.raises(PredictorFileError, match="emafusion train"):
         Tier1Router(tmp_path / "missing")
+
+
+def test_a_repeated_training_prompt_recalls_its_recorded_scores(
+    predictor: Tier1Predictor, tmp_path: Path
+) -> None:
+    seen = table().prompts[0]  # a math prompt: mathy scored 1, poet 0, cheap 0
+    without_memory = Tier1Predictor.fit(
+        table(),
+        training=TrainingConfig(n_members=2, max_epochs=60, patience=10, seed=3, memory_weight=0.0),
+        features=LEXICAL,
+    )
+    assert without_memory.memory_keys is None
+    net_only = without_memory.predict([seen]).quality[0]
+    recalled = predictor.predict([seen]).quality[0]
+    mathy = predictor.models.index("mathy")
+    # Same networks (same seed and data), so the difference is the memory: half net, half recorded score.
+    np.testing.assert_allclose(recalled, 0.5 * net_only + 0.5 * np.array([1.0, 0.0, 0.0]), atol=1e-6)
+    assert recalled[mathy] > net_only[mathy]
+    predictor.save(tmp_path)
+    np.testing.assert_allclose(Tier1Predictor.load(tmp_path).predict([seen]).quality[0], recalled, atol=1e-3)
