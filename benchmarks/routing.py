@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from langchain_emafusion.evaluation.evaluate import evaluate_policy_dir  # noqa:
 from langchain_emafusion.evaluation.plot import plot_report  # noqa: E402
 from langchain_emafusion.evaluation.table import OutcomeTable, split_outcomes, write_outcomes  # noqa: E402
 from langchain_emafusion.evaluation.training import train_policy  # noqa: E402
+from langchain_emafusion.pool.embedded import cache_dir  # noqa: E402
 from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir  # noqa: E402
 
 DATASETS = ("llmrouter", "routellm-mmlu", "routellm-gsm8k")
@@ -45,8 +45,7 @@ RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
 
 def cache_root() -> Path:
-    root = os.environ.get("EMAFUSION_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "langchain-emafusion") / "benchmarks"
+    return cache_dir() / "benchmarks"
 
 
 def build_split(name: str, data_dir: Path) -> tuple[OutcomeTable, OutcomeTable, str]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from langchain_emafusion.errors import MissingModelPackageError
+from langchain_emafusion.pool.embedded import cache_dir
 
 __all__ = ["PromptEncoder", "default_embedding_cache_dir"]
 
@@ -27,10 +28,8 @@ _SHARED: PromptEncoder | None = None
 
 
 def default_embedding_cache_dir() -> Path:
-    """Return ``$EMAFUSION_CACHE_DIR/embeddings`` or ``~/.cache/langchain-emafusion/embeddings``."""
-    root = os.environ.get("EMAFUSION_CACHE_DIR")
-    base = Path(root) if root else Path.home() / ".cache" / "langchain-emafusion"
-    return base / "embeddings"
+    """Return ``embeddings/`` under the package's cache folder (``$EMAFUSION_CACHE_DIR`` or ``~/.cache/...``)."""
+    return cache_dir() / "embeddings"
 
 
 def _packaged_model_path() -> Path:

@@ -265,7 +265,9 @@ class Tier1Predictor:
             return quality
         similarity = _memory_keys(features, self.featurizer) @ self.memory_keys.T
         nearest = similarity.argmax(axis=1)
-        hits = np.flatnonzero(similarity[np.arange(len(features)), nearest] >= self.training.memory_similarity)
+        hits = np.flatnonzero(
+            similarity[np.arange(len(features)), nearest] >= self.training.memory_similarity
+        )
         if hits.size:
             recorded = self.memory_scores[nearest[hits]].astype(np.float64)
             weight = self.training.memory_weight
