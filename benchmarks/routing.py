@@ -89,7 +89,7 @@ def markdown(reports: list[dict[str, Any]]) -> str:
         "best frontier accuracy at ≤ the best single model's cost; `cost ratio`: cheapest frontier cost reaching",
         "the best single model's accuracy ÷ its cost; `AUC`: normalized area under the frontier's upper envelope",
         "between the cheapest and the best single model's cost. `emafusion` is the policy `emafusion train` saves",
-        "(for now the cost-aware linear router).",
+        "(the tier-1 predictor with its budget-aware selector).",
     ]
     for report in reports:
         best = report["best_single_model"]
