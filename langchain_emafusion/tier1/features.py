@@ -46,7 +46,18 @@ class FeatureConfig:
     ngram_tail_words: int = 400
     """Words at the end of the prompt whose n-grams are hashed."""
     use_embeddings: bool = True
-    """Include the head/tail sentence embeddings (off only for tests and ablations)."""
+    """Include sentence embeddings (off only for tests and ablations)."""
+    embedded_segments: tuple[str, ...] = ("head", "tail", "end")
+    """Which segments are embedded, in order (any of ``head``, ``tail``, ``end``); fewer is faster to serve."""
+
+    def __post_init__(self) -> None:
+        # JSON round trips turn the tuple into a list; keep the config hashable and comparable.
+        object.__setattr__(self, "embedded_segments", tuple(self.embedded_segments))
+        unknown = set(self.embedded_segments) - set(SEGMENTS)
+        if unknown or not self.embedded_segments:
+            raise ValueError(
+                f"embedded_segments must be a non-empty subset of {SEGMENTS}, got {self.embedded_segments}"
+            )
 
     def to_dict(self) -> dict[str, int | bool]:
         """Serializable form."""
@@ -54,6 +65,7 @@ class FeatureConfig:
 
 
 N_SHAPE_FEATURES = 7
+SEGMENTS = ("head", "tail", "end")
 
 
 def split_head_tail(text: str, head_words: int, tail_words: int) -> tuple[str, str]:
@@ -131,7 +143,7 @@ class PromptFeaturizer:
     @property
     def embedding_dimension(self) -> int:
         """Width of the sentence-embedding block at the start of a feature vector (0 without embeddings)."""
-        return 3 * 384 if self.config.use_embeddings else 0
+        return 384 * len(self.config.embedded_segments) if self.config.use_embeddings else 0
 
     @property
     def dimension(self) -> int:
@@ -160,14 +172,15 @@ class PromptFeaturizer:
         if not self.config.use_embeddings:
             return lexical
         cfg = self.config
-        heads, tails, ends = [], [], []
+        segments: dict[str, list[str]] = {"head": [], "tail": [], "end": []}
         for prompt in prompts:
             head, tail = split_head_tail(prompt, cfg.head_words, cfg.tail_words)
-            heads.append(head)
-            tails.append(tail)
-            ends.append(end_segment(prompt, cfg.end_words))
+            segments["head"].append(head)
+            segments["tail"].append(tail)
+            segments["end"].append(end_segment(prompt, cfg.end_words))
+        texts = [text for name in cfg.embedded_segments for text in segments[name]]
         # One encoder call for all segments; a short prompt's identical segments are encoded once.
-        vectors = self.encoder.encode([*heads, *tails, *ends], show_progress=show_progress)
+        vectors = self.encoder.encode(texts, show_progress=show_progress)
         n = len(prompts)
-        parts = [vectors[:n], vectors[n : 2 * n], vectors[2 * n :], lexical]
-        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+        parts = [vectors[i * n : (i + 1) * n] for i in range(len(cfg.embedded_segments))]
+        return np.concatenate([*parts, lexical], axis=1).astype(np.float32, copy=False)

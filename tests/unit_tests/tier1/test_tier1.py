@@ -228,3 +228,12 @@ def test_a_repeated_training_prompt_recalls_its_recorded_scores(
     assert recalled[mathy] > net_only[mathy]
     predictor.save(tmp_path)
     np.testing.assert_allclose(Tier1Predictor.load(tmp_path).predict([seen]).quality[0], recalled, atol=1e-3)
+
+
+def test_feature_config_segments_are_validated_and_survive_json() -> None:
+    config = FeatureConfig(embedded_segments=["end"])  # type: ignore[arg-type]
+    assert config.embedded_segments == ("end",)
+    assert FeatureConfig(**json.loads(json.dumps(config.to_dict()))) == config
+    assert PromptFeaturizer(config).embedding_dimension == 384
+    with pytest.raises(ValueError, match="embedded_segments"):
+        FeatureConfig(embedded_segments=("middle",))
