@@ -75,7 +75,7 @@ def test_features_see_the_tail_behind_a_long_shared_prefix() -> None:
     # MiniLM truncates at 256 word pieces: on the whole prompt both embeddings are the same.
     assert float(whole[0] @ whole[1]) > 0.999
     features = PromptFeaturizer(FeatureConfig(), encoder).transform(full)
-    end_a, end_b = features[0, 768:1152], features[1, 768:1152]
+    end_a, end_b = features[0, 384:768], features[1, 384:768]  # default segments: head, end
     assert float(end_a @ end_b) < 0.6
     direct = encoder.encode(tails)
     assert float(direct[0] @ direct[1]) < 0.6
