@@ -303,7 +303,8 @@ class FusionChatModel(BaseChatModel):
 
     privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
     """How requests holding sensitive values are treated; also accepts a mode name (``"private_only"``) or a
-    mapping as in YAML (``{"mode": "redact", "keywords": {...}}``). The default redacts for public members."""
+    mapping as in YAML (``{"mode": "redact", "keywords": {...}}``). When not set, a pool file's ``privacy:``
+    section applies; the default redacts for public members."""
 
     audit_log: str | Path | None = None
     """A JSONL file that gets one line per member call (ids, member, kinds detected, redacted or not, cost,
@@ -353,6 +354,13 @@ class FusionChatModel(BaseChatModel):
 
                 self._pool = default_embedded_pool()
         return self._pool
+
+    @property
+    def privacy_policy(self) -> PrivacyPolicy:
+        """The policy in force: this model's ``privacy`` when set, else the pool's (YAML ``privacy:``), else the default."""
+        if "privacy" not in self.model_fields_set and self.resolved_pool.privacy is not None:
+            return self.resolved_pool.privacy
+        return self.privacy
 
     @property
     def resolved_router(self) -> Router:
@@ -469,7 +477,7 @@ class FusionChatModel(BaseChatModel):
                 member_kwargs.setdefault(field, value)
         if stop or self.stop:
             member_kwargs["stop"] = stop or self.stop
-        privacy = RequestPrivacy(self.privacy, messages)
+        privacy = RequestPrivacy(self.privacy_policy, messages)
         request = RoutingRequest(
             prompt="\n".join(_message_text(m) for m in messages),
             input_tokens=sum(_estimate_tokens(_message_text(m)) + 4 for m in messages),

@@ -6,7 +6,7 @@ import importlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from langchain_core.language_models import BaseChatModel
@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_emafusion.errors import PoolConfigError
 from langchain_emafusion.pool.card import Capabilities, ModelCard
+
+if TYPE_CHECKING:
+    from langchain_emafusion.privacy.policy import PrivacyPolicy
 
 __all__ = ["ModelPool"]
 
@@ -84,11 +87,12 @@ class ModelPool:
             pool = ModelPool.from_yaml("pool.yaml")
     """
 
-    def __init__(self, cards: Iterable[ModelCard]) -> None:
+    def __init__(self, cards: Iterable[ModelCard], *, privacy: PrivacyPolicy | None = None) -> None:
         """Validate and hold the cards.
 
         Args:
             cards: The members, in order of preference for ties.
+            privacy: The pool's privacy policy, used by a ``FusionChatModel`` that sets none of its own.
 
         Raises:
             PoolConfigError: When the pool is empty, an item is not a `ModelCard`, or two cards share a name.
@@ -104,6 +108,7 @@ class ModelPool:
                 raise PoolConfigError(f"pool member names must be unique: field 'name' {card.name!r} repeats")
             seen.add(card.name)
         self._cards: dict[str, ModelCard] = {card.name: card for card in card_list}
+        self.privacy = privacy
 
     # --- collection protocol -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ModelCard]:
@@ -161,6 +166,9 @@ class ModelPool:
                 type: import            # any BaseChatModel by dotted path, with kwargs
                 class: langchain_core.language_models.fake_chat_models.FakeListChatModel
                 kwargs: {responses: ["hi"]}
+            privacy:                  # optional: the pool's privacy policy (see PrivacyPolicy)
+              mode: private_only
+              keywords: {project: ["Project Falcon"]}
 
         Args:
             path: The YAML file.
@@ -197,14 +205,26 @@ class ModelPool:
         """
         if not isinstance(data, Mapping) or "models" not in data:
             raise PoolConfigError(f"{source}: expected a mapping with a 'models' list at the top level")
-        unknown_top = set(data) - {"models"}
+        unknown_top = set(data) - {"models", "privacy"}
         if unknown_top:
             raise PoolConfigError(f"{source}: unknown top-level field(s) {sorted(unknown_top)}")
         entries = data["models"]
         if not isinstance(entries, list) or not entries:
             raise PoolConfigError(f"{source}: field 'models' must be a non-empty list")
         cards = [_card_from_entry(raw, index, source) for index, raw in enumerate(entries)]
-        return cls(cards)
+        return cls(cards, privacy=_privacy_section(data.get("privacy"), source))
+
+
+def _privacy_section(raw: Any, source: str) -> PrivacyPolicy | None:
+    if raw is None:
+        return None
+    from langchain_emafusion.privacy.errors import PrivacyConfigError
+    from langchain_emafusion.privacy.policy import PrivacyPolicy
+
+    try:
+        return PrivacyPolicy.from_config(raw)
+    except PrivacyConfigError as exc:
+        raise PoolConfigError(f"{source}: section 'privacy': {exc}") from exc
 
 
 def _card_from_entry(raw: Any, index: int, source: str) -> ModelCard:

@@ -23,6 +23,7 @@ from langchain_emafusion import (
     ModelCard,
     ModelPool,
     NoEligibleModelError,
+    PoolConfigError,
     Router,
     RoutingDecision,
     RoutingRequest,
@@ -344,3 +345,28 @@ def test_privacy_config_is_checked_at_construction() -> None:
         d.kind for d in keyword_policy.detect("about Project Falcon")
     ] == ["codename"]
     assert FusionChatModel(pool=pool).privacy == PrivacyPolicy()  # the default redacts
+
+
+def test_pool_file_privacy_section_applies_unless_the_model_sets_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "pool.yaml"
+    path.write_text(
+        "models:\n"
+        "  - {name: public, type: import, class: tests.unit_tests.fakes.ScriptedChatModel, kwargs: {reply: pub}}\n"
+        "  - {name: private, type: import, class: tests.unit_tests.fakes.ScriptedChatModel, kwargs: {reply: priv},"
+        " private: true, input_price: 5}\n"
+        "privacy:\n  mode: private_only\n  keywords: {project: [Project Falcon]}\n"
+    )
+    pool = ModelPool.from_yaml(path)
+    assert pool.privacy is not None and pool.privacy.mode == "private_only"
+    from_file = FusionChatModel(pool=pool).invoke("Status of Project Falcon?")
+    assert from_file.content == "priv"
+    assert from_file.response_metadata["fusion"]["privacy"]["kinds"] == ["project"]
+    assert FusionChatModel(pool=pool).invoke("Status of the weather?").content == "pub"
+    overridden = FusionChatModel(pool=pool, privacy="allow").invoke("Status of Project Falcon?")
+    assert overridden.content == "pub"
+    path.write_text(
+        "models:\n  - {name: a, type: import, class: tests.unit_tests.fakes.ScriptedChatModel}\n"
+        "privacy: {mode: sometimes}\n"
+    )
+    with pytest.raises(PoolConfigError, match="section 'privacy'"):
+        ModelPool.from_yaml(path)
