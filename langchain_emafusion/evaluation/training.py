@@ -22,6 +22,7 @@ from langchain_emafusion.evaluation.cards import cards_from_json, cards_to_json,
 from langchain_emafusion.evaluation.errors import OutcomeTableError
 from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes
 from langchain_emafusion.pool.card import ModelCard
+from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE
 from langchain_emafusion.routing.encoder import PromptEncoder
 from langchain_emafusion.tier1.features import PromptFeaturizer
 from langchain_emafusion.tier1.policy import Tier1Policy
@@ -44,7 +45,7 @@ POLICY_NAME = "emafusion"
 
 MANIFEST_FILE = "manifest.json"
 TRAIN_TABLE_FILE = "train_outcomes.jsonl"
-ROUTER_FILE = "tier1.json"
+ROUTER_FILE = PREDICTOR_CONFIG_FILE
 _FORMAT = "emafusion-policy"
 _FORMAT_VERSION = 2
 

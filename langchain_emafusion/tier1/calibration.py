@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from langchain_emafusion.evaluation.converters import estimate_tokens
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.tier1.predictor import Tier1Predictor
-from langchain_emafusion.tier1.selector import CHARS_PER_TOKEN, SelectionCaps, select_models
+from langchain_emafusion.tier1.selector import SelectionCaps, select_models
 
 __all__ = ["CalibrationPoint", "CalibrationResult", "calibrate", "knob_grid"]
 
@@ -69,7 +70,7 @@ def sweep(
                 usable,
                 predictions.quality[p, pred_col],
                 predictions.output_tokens[p, pred_col],
-                input_tokens=max(1, -(-len(prompt) // CHARS_PER_TOKEN)),
+                input_tokens=estimate_tokens(prompt),
                 knob=knob,
                 caps=caps,
             )

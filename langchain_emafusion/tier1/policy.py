@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from langchain_emafusion.evaluation.converters import estimate_tokens
 from langchain_emafusion.evaluation.protocol import BaseReplayPolicy, Decision, PromptView
 from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
-from langchain_emafusion.tier1.selector import CHARS_PER_TOKEN, KNOB_SETTINGS, SelectionCaps, select_models
+from langchain_emafusion.tier1.selector import KNOB_SETTINGS, SelectionCaps, select_models
 
 __all__ = ["Tier1Policy"]
 
@@ -76,7 +77,7 @@ class Tier1Policy(BaseReplayPolicy):
             cards,
             [quality[index[c.name]] for c in cards],
             [tokens[index[c.name]] for c in cards],
-            input_tokens=max(1, -(-len(view.prompt) // CHARS_PER_TOKEN)),
+            input_tokens=estimate_tokens(view.prompt),
             knob=setting,
             caps=self.caps,
         )

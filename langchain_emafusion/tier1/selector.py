@@ -22,10 +22,7 @@ import numpy as np
 from langchain_emafusion.errors import NoEligibleModelError
 from langchain_emafusion.pool.card import ModelCard
 
-__all__ = ["SelectionCaps", "Selection", "select_models", "KNOB_SETTINGS", "CHARS_PER_TOKEN"]
-
-CHARS_PER_TOKEN = 4
-"""Input-token estimate used before a call (the same ~4 characters per token as the data converters)."""
+__all__ = ["SelectionCaps", "Selection", "select_models", "KNOB_SETTINGS"]
 
 KNOB_SETTINGS: list[float] = [
     0.0,
