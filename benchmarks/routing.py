@@ -88,8 +88,9 @@ def markdown(reports: list[dict[str, Any]]) -> str:
         "(token estimate × list prices, see `langchain_emafusion/evaluation/converters.py`). `acc @ best cost`:",
         "best frontier accuracy at ≤ the best single model's cost; `cost ratio`: cheapest frontier cost reaching",
         "the best single model's accuracy ÷ its cost; `AUC`: normalized area under the frontier's upper envelope",
-        "between the cheapest and the best single model's cost. `emafusion` is the policy `emafusion train` saves",
-        "(the tier-1 predictor with its budget-aware selector).",
+        "between the cheapest and the best single model's cost. `emafusion` is the whole system `emafusion train`",
+        "saves (tier 1's predictor and budget-aware selector, then tier 2's learned strategy: single, cascade with",
+        "judges, weighted vote or selection); `tier1` is its routing-only half, from the same training run.",
     ]
     for report in reports:
         best = report["best_single_model"]
@@ -114,6 +115,19 @@ def markdown(reports: list[dict[str, Any]]) -> str:
                 f"| **{policy}** | | | {fmt(figures['accuracy_at_best_single_cost'])} "
                 f"| {fmt(figures['cost_ratio_to_best_single_accuracy'], 3)} | {figures['auc_normalized']:.4f} |"
             )
+        versus = report.get("emafusion_vs_tier1")
+        if versus:
+            lines.append("")
+            lines.append(
+                f"emafusion − tier1 normalized AUC: {versus['auc_difference']:+.4f} "
+                f"(95% bootstrap interval over test prompts {versus['ci95_low']:+.4f} … {versus['ci95_high']:+.4f}, "
+                f"{versus['resamples']} resamples)."
+            )
+            strategies = report["policy_manifest"].get("tier2", {}).get("strategies", {})
+            if strategies:
+                lines.append(
+                    f"Tier-2 strategy per knob setting (all tasks): {', '.join(strategies.get('*', []))}."
+                )
         if report.get("baselines_skipped"):
             lines.append("")
             lines.append(

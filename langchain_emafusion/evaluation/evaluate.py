@@ -6,13 +6,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from langchain_emafusion.evaluation.baselines.registry import fit_baselines
 from langchain_emafusion.evaluation.cards import replay_cards
-from langchain_emafusion.evaluation.figures import build_report
+from langchain_emafusion.evaluation.figures import auc_normalized, build_report
 from langchain_emafusion.evaluation.protocol import ReplayPolicy
-from langchain_emafusion.evaluation.replay import replay
+from langchain_emafusion.evaluation.replay import PolicyRun, replay
 from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes
-from langchain_emafusion.evaluation.training import load_cards, load_policy, load_training_table
+from langchain_emafusion.evaluation.training import (
+    load_cards,
+    load_policy,
+    load_tier1_policy,
+    load_training_table,
+)
+from langchain_emafusion.fusion.model import TIER2_FILE
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.routing.encoder import PromptEncoder
 
@@ -42,7 +50,47 @@ def evaluate_policies(
         raise ValueError(f"policy names must be unique, got {names}")
     shown_cards = tuple(cards) if cards is not None else replay_cards(test)
     runs = [replay(policy, test, shown_cards, progress=progress) for policy in policies]
-    return build_report(test, runs)
+    report = build_report(test, runs)
+    by_name = {run.name: run for run in runs}
+    if "emafusion" in by_name and "tier1" in by_name:
+        report["emafusion_vs_tier1"] = auc_difference_interval(
+            test, by_name["emafusion"], by_name["tier1"], report
+        )
+    return report
+
+
+def auc_difference_interval(
+    test: OutcomeTable,
+    first: PolicyRun,
+    second: PolicyRun,
+    report: dict[str, Any],
+    *,
+    n: int = 300,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Normalized-AUC difference of two policies with a 95% bootstrap interval over the test prompts.
+
+    Each resample draws the test prompts with replacement (the same draw for both policies and the single
+    models' cost range), recomputes every frontier point and both AUCs. The interval says how much of a
+    difference is noise.
+    """
+    models = report["models"]
+    low = models[report["cheapest_single_model"]]["cost_usd"]
+    high = models[report["best_single_model"]]["cost_usd"]
+
+    def auc(run: PolicyRun, rows: np.ndarray) -> float:
+        points = [(float(s.cost_usd[rows].mean()), float(s.correct[rows].mean())) for s in run.settings]
+        return auc_normalized(points, low, high)
+
+    everything = np.arange(test.n_prompts)
+    observed = auc(first, everything) - auc(second, everything)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n):
+        rows = rng.integers(0, test.n_prompts, test.n_prompts)
+        draws.append(auc(first, rows) - auc(second, rows))
+    lower, upper = np.percentile(draws, [2.5, 97.5])
+    return {"auc_difference": observed, "ci95_low": float(lower), "ci95_high": float(upper), "resamples": n}
 
 
 def evaluate_policy_dir(
@@ -71,6 +119,9 @@ def evaluate_policy_dir(
     shared_encoder = encoder or PromptEncoder.shared()
     policy, manifest = load_policy(policy_dir, encoder=shared_encoder, progress=progress)
     policies: list[ReplayPolicy] = [policy]
+    if (Path(policy_dir) / TIER2_FILE).is_file():
+        # The whole system is always compared with its own routing-only half in the same run.
+        policies.append(load_tier1_policy(policy_dir, encoder=shared_encoder, progress=progress))
     skipped: list[str] = []
     if baselines:
         fitted, skipped = fit_baselines(

@@ -12,19 +12,23 @@ A policy folder holds:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 from langchain_emafusion.evaluation.cards import cards_from_json, cards_to_json, replay_cards
 from langchain_emafusion.evaluation.errors import OutcomeTableError
+from langchain_emafusion.evaluation.protocol import ReplayPolicy
 from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes
+from langchain_emafusion.fusion.model import TIER2_FILE
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE
 from langchain_emafusion.routing.encoder import PromptEncoder
-from langchain_emafusion.tier1.features import PromptFeaturizer
+from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 from langchain_emafusion.tier1.policy import Tier1Policy
 from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
 
@@ -36,11 +40,13 @@ __all__ = [
     "file_sha256",
     "train_policy",
     "load_policy",
+    "load_tier1_policy",
     "load_training_table",
     "load_cards",
 ]
 
 POLICY_NAME = "emafusion"
+TIER1_POLICY_NAME = "tier1"
 """The name under which the trained policy is reported."""
 
 MANIFEST_FILE = "manifest.json"
@@ -66,6 +72,9 @@ def train_policy(
     seed: int = 0,
     encoder: PromptEncoder | None = None,
     progress: bool = False,
+    features: FeatureConfig | None = None,
+    training: TrainingConfig | None = None,
+    tier2: bool = True,
 ) -> dict[str, Any]:
     """Train the project's policy on a training table and save it (with the table) to ``out_dir``.
 
@@ -75,6 +84,10 @@ def train_policy(
         seed: Seed of the fit.
         encoder: Prompt encoder (default: the process-wide one).
         progress: Show progress bars.
+        features: Prompt-feature settings (default: :class:`FeatureConfig`).
+        training: Predictor hyper-parameters (default: :class:`TrainingConfig`; ``seed`` overrides its seed).
+        tier2: Also train tier 2 (the answer judge and the strategy table, saved as ``tier2.json``); without
+            it the policy is tier 1 alone.
 
     Returns:
         The manifest that was written.
@@ -83,13 +96,20 @@ def train_policy(
     table = read_outcomes(source)
     destination = Path(out_dir)
     destination.mkdir(parents=True, exist_ok=True)
-    predictor = Tier1Predictor.fit(
-        table,
-        training=TrainingConfig(seed=seed),
-        featurizer=PromptFeaturizer(encoder=encoder),
-        show_progress=progress,
-    )
+    config = dataclasses.replace(training or TrainingConfig(), seed=seed)
+    featurizer = PromptFeaturizer(features, encoder=encoder)
+    predictor = Tier1Predictor.fit(table, training=config, featurizer=featurizer, show_progress=progress)
     predictor.save(destination)
+    (destination / TIER2_FILE).unlink(missing_ok=True)
+    tier2_info: dict[str, Any] | None = None
+    if tier2:
+        from langchain_emafusion.fusion.training import fit_tier2
+
+        started = time.perf_counter()
+        model = fit_tier2(table, featurizer=featurizer, training=config, progress=progress)
+        model.info["train_s"] = round(time.perf_counter() - started, 2)
+        model.save(destination)
+        tier2_info = {"file": TIER2_FILE, "strategies": model.strategies, "info": model.info}
     router = Tier1Policy(predictor)
     table_copy = destination / TRAIN_TABLE_FILE
     if source.resolve() != table_copy.resolve():
@@ -98,7 +118,8 @@ def train_policy(
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
         "name": POLICY_NAME,
-        "policy": Tier1Policy.name,
+        "policy": "tier1+tier2" if tier2 else Tier1Policy.name,
+        "tier2": tier2_info,
         "knob": "quality_cost_tradeoff (predicted quality - knob * expected cost / the priciest candidate's)",
         "settings": router.settings(),
         "seed": seed,
@@ -135,8 +156,8 @@ def _read_manifest(policy_dir: Path) -> dict[str, Any]:
 
 def load_policy(
     policy_dir: str | Path, *, encoder: PromptEncoder | None = None, progress: bool = False
-) -> tuple[Tier1Policy, dict[str, Any]]:
-    """Load a trained policy; it is named ``"emafusion"``.
+) -> tuple[ReplayPolicy, dict[str, Any]]:
+    """Load a trained policy, named ``"emafusion"``: tier 1 + tier 2 (tier 1 alone if trained without tier 2).
 
     Args:
         policy_dir: A folder written by :func:`train_policy`.
@@ -148,9 +169,28 @@ def load_policy(
     """
     folder = Path(policy_dir)
     manifest = _read_manifest(folder)
-    policy = Tier1Policy(Tier1Predictor.load(folder, encoder=encoder), progress=progress)
+    tier1 = Tier1Policy(Tier1Predictor.load(folder, encoder=encoder), progress=progress)
+    policy: ReplayPolicy
+    if (folder / TIER2_FILE).is_file():
+        from langchain_emafusion.fusion.model import Tier2Model
+        from langchain_emafusion.fusion.policy import FusionPolicy
+
+        policy = FusionPolicy(tier1, Tier2Model.load(folder))
+    else:
+        policy = tier1
     policy.name = POLICY_NAME
     return policy, manifest
+
+
+def load_tier1_policy(
+    policy_dir: str | Path, *, encoder: PromptEncoder | None = None, progress: bool = False
+) -> Tier1Policy:
+    """Load the tier-1 part of a trained policy alone, named ``"tier1"`` (the routing-only comparison)."""
+    folder = Path(policy_dir)
+    _read_manifest(folder)
+    policy = Tier1Policy(Tier1Predictor.load(folder, encoder=encoder), progress=progress)
+    policy.name = TIER1_POLICY_NAME
+    return policy
 
 
 def load_training_table(policy_dir: str | Path) -> OutcomeTable:

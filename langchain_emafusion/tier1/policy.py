@@ -10,7 +10,7 @@ import numpy as np
 from langchain_emafusion.evaluation.converters import estimate_tokens
 from langchain_emafusion.evaluation.protocol import BaseReplayPolicy, Decision, PromptView
 from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
-from langchain_emafusion.tier1.selector import KNOB_SETTINGS, SelectionCaps, select_models
+from langchain_emafusion.tier1.selector import KNOB_SETTINGS, Selection, SelectionCaps, select_models
 
 __all__ = ["Tier1Policy"]
 
@@ -37,7 +37,7 @@ class Tier1Policy(BaseReplayPolicy):
         self.training = training
         self.caps = caps
         self.progress = progress
-        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
     def fit(self, train: Any) -> None:
         """Train the predictor on the training table."""
@@ -59,21 +59,40 @@ class Tier1Policy(BaseReplayPolicy):
         if todo:
             predictions = self._require().predict(todo)
             for i, prompt in enumerate(todo):
-                self._cache[prompt] = (predictions.quality[i], predictions.output_tokens[i])
+                task_probs = None if predictions.task_probs is None else predictions.task_probs[i]
+                self._cache[prompt] = (predictions.quality[i], predictions.output_tokens[i], task_probs)
+
+    def remember(
+        self, prompt: str, quality: np.ndarray, output_tokens: np.ndarray, task_probs: np.ndarray | None
+    ) -> None:
+        """Use these predictions for ``prompt`` (tier 2's training replays with out-of-fold predictions)."""
+        self._cache[prompt] = (quality, output_tokens, task_probs)
 
     def predictions(self, prompt: str) -> tuple[np.ndarray, np.ndarray]:
         """Predicted (quality, output tokens) per predictor model for one prompt."""
+        quality, tokens, _ = self._predicted(prompt)
+        return quality, tokens
+
+    def task_probs(self, prompt: str) -> np.ndarray | None:
+        """Predicted task probabilities for one prompt (None when the predictor has no task head)."""
+        return self._predicted(prompt)[2]
+
+    def _predicted(self, prompt: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         if prompt not in self._cache:
             self.prepare([prompt])
         return self._cache[prompt]
 
     def rank(self, view: PromptView, setting: float) -> list[str]:
         """The view's models ranked by the selector at this knob setting."""
+        return self.selection(view, setting).ranked
+
+    def selection(self, view: PromptView, setting: float) -> Selection:
+        """The selector's full result for this prompt at this knob setting (ranking, predictions, costs)."""
         predictor = self._require()
         quality, tokens = self.predictions(view.prompt)
         index = {name: i for i, name in enumerate(predictor.models)}
         cards = [card for card in view.cards if card.name in index]
-        selection = select_models(
+        return select_models(
             cards,
             [quality[index[c.name]] for c in cards],
             [tokens[index[c.name]] for c in cards],
@@ -81,7 +100,6 @@ class Tier1Policy(BaseReplayPolicy):
             knob=setting,
             caps=self.caps,
         )
-        return selection.ranked
 
     def decide(self, view: PromptView, setting: float) -> Decision:
         """Call the selected model and return its response."""

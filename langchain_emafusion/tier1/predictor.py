@@ -394,7 +394,8 @@ class Tier1Predictor:
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
             training = TrainingConfig(**config["training"])
-            features = FeatureConfig(**config["features"])
+            # Predictors saved before the int8 encoder option embedded in full precision.
+            features = FeatureConfig(**{"quantized_encoder": False, **config["features"]})
             models, labels = list(config["models"]), list(config["task_labels"])
             default_tokens = config["default_output_tokens"]
         except (ValueError, KeyError, TypeError) as exc:

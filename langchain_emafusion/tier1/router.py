@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from langchain_emafusion.fusion.model import TIER2_FILE, Tier2Model
 from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, eligible_cards
 from langchain_emafusion.tier1.predictor import CONFIG_FILE, PredictorFileError, Tier1Predictor
@@ -55,6 +56,8 @@ class Tier1Router(Router):
             raise ValueError(f"quality_cost_tradeoff must be >= 0, got {quality_cost_tradeoff!r}")
         self.quality_cost_tradeoff = quality_cost_tradeoff
         self._lock = threading.Lock()
+        self._tier2: Tier2Model | None = None
+        self._tier2_loaded = False
         if isinstance(predictor, Tier1Predictor):
             self._predictor: Tier1Predictor | None = predictor
             self.path: Path | None = None
@@ -76,6 +79,17 @@ class Tier1Router(Router):
                     assert self.path is not None
                     self._predictor = Tier1Predictor.load(self.path)
         return self._predictor
+
+    @property
+    def tier2(self) -> Tier2Model | None:
+        """The trained tier 2 saved next to the predictor (``tier2.json``), loaded on first use; None without."""
+        if not self._tier2_loaded:
+            with self._lock:
+                if not self._tier2_loaded:
+                    if self.path is not None and (self.path / TIER2_FILE).is_file():
+                        self._tier2 = Tier2Model.load(self.path)
+                    self._tier2_loaded = True
+        return self._tier2
 
     def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
         """Predict every eligible member's quality for this prompt and rank them under the knob and caps."""
@@ -116,12 +130,23 @@ class Tier1Router(Router):
         )
         if unknown:
             reason += f"; not in the predictor (average quality assumed): {', '.join(unknown)}"
+        strategy = "single"
+        tier2 = self.tier2
+        task_probs = None if predictions.task_probs is None else predictions.task_probs[0]
+        if tier2 is not None and len(selection.ranked) > 1:
+            if request.needs_tools or request.needs_structured_output:
+                reason += "; tier 2: single (tool calls and structured output are not fused)"
+            else:
+                strategy = tier2.strategy_for(tier2.predicted_task(task_probs), knob)
+                reason += f"; tier 2 strategy for this prompt and knob: {strategy}"
         return RoutingDecision(
             models=selection.ranked,
+            strategy=strategy,
             router=self.name,
             reason=reason,
             scores=selection.quality,
             details={
+                "task_probs": None if task_probs is None else [round(float(p), 6) for p in task_probs],
                 "quality_cost_tradeoff": knob,
                 "expected_cost_usd": selection.expected_cost_usd,
                 "utility": selection.utility,

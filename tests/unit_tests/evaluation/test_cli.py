@@ -55,19 +55,20 @@ def test_train_then_eval_with_baselines_and_plot(tmp_path: Path) -> None:
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(report_path.read_text())
     assert report["n_prompts"] == 12
-    assert list(report["policies"]) == ["emafusion", "random", "knn-router", "linear-router", "cascade"]
+    assert list(report["policies"]) == ["emafusion", "tier1", "random", "knn-router", "linear-router", "cascade"]
+    assert report["emafusion_vs_tier1"]["ci95_low"] <= report["emafusion_vs_tier1"]["auc_difference"]
     assert report["policies"]["emafusion"]["accuracy_at_best_single_cost"] == 1.0
     assert report["baselines_skipped"] == ["majority-vote"]
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((tmp_path / "cache").glob("*.npy"))  # the 64 training prompts were cached on disk
 
-    # Without --baselines only the trained policy is replayed.
+    # Without --baselines only the trained system and its routing-only half are replayed.
     alone = runner.invoke(
         app,
         ["eval", "--outcomes", str(test), "--policy", str(tmp_path / "policy"), "--report", str(report_path)],
     )
     assert alone.exit_code == 0, alone.output
-    assert list(json.loads(report_path.read_text())["policies"]) == ["emafusion"]
+    assert list(json.loads(report_path.read_text())["policies"]) == ["emafusion", "tier1"]
 
 
 def test_eval_reports_a_bad_table_cleanly(tmp_path: Path) -> None:

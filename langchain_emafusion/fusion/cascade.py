@@ -1,0 +1,59 @@
+"""`CascadeStrategy`: start with tier 1's choice, escalate while the judge says another call is worth it."""
+
+from __future__ import annotations
+
+from langchain_emafusion.fusion.base import (
+    Candidate,
+    FusionContext,
+    FusionOutcome,
+    FusionStrategy,
+    combine,
+    register_strategy,
+)
+
+__all__ = ["CascadeStrategy"]
+
+
+@register_strategy
+class CascadeStrategy(FusionStrategy):
+    """Call the cheapest eligible member first, then escalate one member at a time while it pays.
+
+    After each answer the judge estimates E = P(the best answer in hand is right). Calling member b, predicted
+    right with probability p, and then keeping the answer the judge prefers is worth
+
+        E·p + s·(E·(1 − p) + p·(1 − E)) − E
+
+    where s is the judge's measured skill at picking the right one of two disagreeing answers. The cascade calls
+    the member with the largest gain minus knob × its cost (as a share of the priciest member's), while that is
+    positive and the call limit allows. So the escalation threshold is not hand-set: it follows from the judge's
+    calibrated confidence, tier 1's predictions and the knob. The final answer is a weighted vote when answers
+    have comparable keys, else the judge's pick.
+    """
+
+    name = "cascade"
+
+    def run(self, context: FusionContext) -> FusionOutcome:
+        """Run the cascade."""
+        cheapest = min(
+            context.ranked, key=lambda m: (context.expected_cost_usd.get(m, 0.0), context.ranked.index(m))
+        )
+        candidates: list[Candidate] = list(context.call_many([cheapest]))
+        scale = context.utility_scale()
+        skill = context.judge.selection_skill
+        while len(candidates) < context.max_calls:
+            confidences = context.judged(candidates)
+            in_hand = max(confidences.values())
+            called = {candidate.model for candidate in candidates}
+            best_value, best_model = 0.0, None
+            for model in context.ranked:
+                if model in called:
+                    continue
+                p = context.quality.get(model, 0.0)
+                gain = in_hand * p + skill * (in_hand * (1 - p) + p * (1 - in_hand)) - in_hand
+                value = gain - context.knob * context.expected_cost_usd.get(model, 0.0) / scale
+                if value > best_value:
+                    best_value, best_model = value, model
+            if best_model is None:
+                break
+            candidates.extend(context.call_many([best_model]))
+        return combine(context, candidates, self.name)

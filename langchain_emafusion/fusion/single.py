@@ -1,0 +1,24 @@
+"""`SingleStrategy`: call tier 1's choice and return its answer (routing without fusion)."""
+
+from __future__ import annotations
+
+from langchain_emafusion.fusion.base import (
+    FusionContext,
+    FusionOutcome,
+    FusionStrategy,
+    combine,
+    register_strategy,
+)
+
+__all__ = ["SingleStrategy"]
+
+
+@register_strategy
+class SingleStrategy(FusionStrategy):
+    """One call: the member tier 1 ranks first at this knob."""
+
+    name = "single"
+
+    def run(self, context: FusionContext) -> FusionOutcome:
+        """Call the top-ranked member."""
+        return combine(context, context.call_many(context.ranked[:1]), self.name)

@@ -1,0 +1,274 @@
+"""Training tier 2 on an outcome table: out-of-fold tier-1 predictions, the answer judge, the strategy table.
+
+1. **Out-of-fold predictions.** The training prompts are split into folds; for each fold a tier-1 predictor is
+   trained on the other folds and predicts this one. Tier 2 thus learns from predictions as good (and as wrong)
+   as those it will get on new prompts, not from a predictor that has memorized its training rows.
+2. **Judge.** One row per (prompt, model): tier 1's out-of-fold prediction, the answer's text signals and, where
+   the table has answer keys, agreement with one or all other answers; the target is the row's score.
+3. **Strategy table.** Every replayable strategy is replayed on (a sample of) the training prompts with those
+   predictions, at every knob setting; for each predicted task and knob the strategy with the best mean
+   utility (score − knob × cost as a share of the priciest model's mean cost) is kept, provided it beats
+   ``single`` by more than its standard error. Tasks with few prompts use the table-wide choice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from langchain_emafusion.evaluation.cards import replay_cards
+from langchain_emafusion.evaluation.replay import replay
+from langchain_emafusion.evaluation.table import OutcomeTable
+from langchain_emafusion.fusion.base import available_strategies, get_strategy
+from langchain_emafusion.fusion.judge import AnswerJudge, JudgeInput
+from langchain_emafusion.fusion.model import ALL_TASKS, Tier2Model
+from langchain_emafusion.fusion.policy import FusionPolicy
+from langchain_emafusion.tier1.features import PromptFeaturizer
+from langchain_emafusion.tier1.policy import Tier1Policy
+from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
+
+__all__ = ["Tier2TrainingConfig", "OutOfFold", "out_of_fold_predictions", "fit_tier2"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Tier2TrainingConfig:
+    """Settings of :func:`fit_tier2`."""
+
+    folds: int = 3
+    """Folds of the out-of-fold tier-1 predictions."""
+    fold_members: int = 2
+    """Networks per fold predictor (fewer than the served predictor's, to keep training quick)."""
+    max_calls: int = 3
+    """Most members one request may call."""
+    strategy_prompts: int = 1500
+    """Training prompts replayed to learn the strategy table (a seeded sample when the table is larger)."""
+    min_task_prompts: int = 60
+    """Fewest prompts of a predicted task for it to get its own row in the strategy table."""
+    judge_rows: int = 60000
+    """Most (prompt, model) rows the judge is fitted on (a seeded sample when there are more)."""
+
+
+@dataclasses.dataclass
+class OutOfFold:
+    """Tier-1 predictions for every training prompt, each made by a predictor that did not train on it."""
+
+    quality: np.ndarray
+    output_tokens: np.ndarray
+    task_probs: np.ndarray | None
+    task_labels: list[str]
+
+
+def out_of_fold_predictions(
+    table: OutcomeTable,
+    *,
+    featurizer: PromptFeaturizer,
+    training: TrainingConfig,
+    folds: int,
+    members: int,
+) -> OutOfFold:
+    """Tier-1 predictions for every prompt of ``table`` by predictors trained on the other folds."""
+    if folds < 2:
+        raise ValueError(f"out-of-fold predictions need at least 2 folds, got {folds}")
+    n, n_models = table.n_prompts, len(table.models)
+    labels = sorted({t for t in table.tasks if t is not None})
+    order = np.random.default_rng(training.seed).permutation(n)
+    quality = np.zeros((n, n_models))
+    tokens = np.ones((n, n_models))
+    task_probs = np.zeros((n, len(labels))) if labels else None
+    config = dataclasses.replace(training, n_members=members)
+    for fold in range(folds):
+        held = order[fold::folds]
+        held_set = set(held.tolist())
+        kept = [table.prompt_ids[p] for p in range(n) if p not in held_set]
+        predictor = Tier1Predictor.fit(table.subset(kept), training=config, featurizer=featurizer)
+        predicted = predictor.predict([table.prompts[p] for p in held])
+        columns = [predictor.models.index(model) for model in table.models]
+        quality[held] = predicted.quality[:, columns]
+        tokens[held] = predicted.output_tokens[:, columns]
+        if task_probs is not None and predicted.task_probs is not None:
+            for j, label in enumerate(predictor.task_labels):
+                task_probs[held, labels.index(label)] = predicted.task_probs[:, j]
+    return OutOfFold(quality, tokens, task_probs, labels)
+
+
+def _judge_rows(
+    table: OutcomeTable, oof: OutOfFold, judge: AnswerJudge, *, limit: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n_models = len(table.models)
+    features, targets = [], []
+    pairs = [(p, m) for p in range(table.n_prompts) for m in range(n_models)]
+    if len(pairs) > limit:
+        pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), size=limit, replace=False))]
+    for p, m in pairs:
+        row = table.row(p, m)
+        probs = None if oof.task_probs is None else oof.task_probs[p]
+        base = JudgeInput(table.models[m], float(oof.quality[p, m]), row.response, row.answer)
+        variants = [base]
+        if judge.answers_expected and n_models >= 2:
+            others = [o for o in range(n_models) if o != m]
+            one = int(rng.choice(others))
+            variants.append(
+                dataclasses.replace(base, others=[(table.answers[p][one], float(oof.quality[p, one]))])
+            )
+            if len(others) >= 2:
+                variants.append(
+                    dataclasses.replace(
+                        base, others=[(table.answers[p][o], float(oof.quality[p, o])) for o in others]
+                    )
+                )
+        for item in variants:
+            features.append(judge.features(item, probs))
+            targets.append(table.scores[p, m])
+    return np.asarray(features), np.asarray(targets)
+
+
+def _selection_skill(table: OutcomeTable, oof: OutOfFold, judge: AnswerJudge, *, seed: int) -> float:
+    """Share of two-answer disagreements (exactly one right) where the judge prefers the right answer."""
+    rng = np.random.default_rng(seed + 1)
+    wins = total = 0
+    for p in rng.permutation(table.n_prompts)[:3000]:
+        right = [m for m in range(len(table.models)) if table.scores[p, m] >= 0.5]
+        wrong = [m for m in range(len(table.models)) if table.scores[p, m] < 0.5]
+        if not right or not wrong:
+            continue
+        a, b = int(rng.choice(right)), int(rng.choice(wrong))
+        probs = None if oof.task_probs is None else oof.task_probs[p]
+        scores = []
+        for me, other in ((a, b), (b, a)):
+            item = JudgeInput(
+                table.models[me],
+                float(oof.quality[p, me]),
+                table.row(p, me).response,
+                table.answers[p][me] if judge.answers_expected else None,
+                others=[
+                    (
+                        table.answers[p][other] if judge.answers_expected else None,
+                        float(oof.quality[p, other]),
+                    )
+                ],
+            )
+            scores.append(judge.probability(item, probs))
+        total += 1
+        wins += scores[0] > scores[1]
+    return wins / total if total else 0.5
+
+
+def fit_tier2(
+    table: OutcomeTable,
+    *,
+    featurizer: PromptFeaturizer,
+    training: TrainingConfig | None = None,
+    config: Tier2TrainingConfig | None = None,
+    knobs: Sequence[float] | None = None,
+    progress: bool = False,
+) -> Tier2Model:
+    """Train tier 2 on a training table (see the module docstring for the three steps).
+
+    Args:
+        table: The training outcome table.
+        featurizer: The tier-1 featurizer (shares the served predictor's embedding cache).
+        training: Tier-1 hyper-parameters of the fold predictors (seed included).
+        config: Tier-2 settings.
+        knobs: Knob values of the strategy table (default: tier 1's sweep).
+        progress: Show progress bars.
+    """
+    from langchain_emafusion.tier1.selector import KNOB_SETTINGS
+
+    cfg = config or Tier2TrainingConfig()
+    training = training or TrainingConfig()
+    knob_values = sorted(knobs or KNOB_SETTINGS)
+    oof = out_of_fold_predictions(
+        table, featurizer=featurizer, training=training, folds=cfg.folds, members=cfg.fold_members
+    )
+    answers_expected = table.has_answers and len(table.models) >= 2
+    judge = AnswerJudge(table.models, oof.task_labels, answers_expected=answers_expected)
+    x, y = _judge_rows(table, oof, judge, limit=cfg.judge_rows, seed=training.seed)
+    judge.fit(x, y, seed=training.seed)
+    judge.selection_skill = _selection_skill(table, oof, judge, seed=training.seed)
+
+    # Replay every strategy on a sample of the training prompts with the out-of-fold predictions.
+    rng = np.random.default_rng(training.seed + 2)
+    sample = sorted(rng.permutation(table.n_prompts)[: cfg.strategy_prompts].tolist())
+    replay_table = table.subset([table.prompt_ids[p] for p in sample])
+    tier1 = Tier1Policy(predictor=_NoPredictor(table.models))  # type: ignore[arg-type]
+    for p in sample:
+        probs = None if oof.task_probs is None else oof.task_probs[p]
+        tier1.remember(table.prompts[p], oof.quality[p], oof.output_tokens[p], probs)
+    cards = replay_cards(table)
+    reference_cost = float(table.costs.mean(axis=0).max()) or 1.0
+    placeholder = Tier2Model(
+        judge, knob_values, {ALL_TASKS: ["single"] * len(knob_values)}, answers_expected, cfg.max_calls
+    )
+    names = [
+        name
+        for name in available_strategies()
+        if not get_strategy(name).live_only and (name != "vote" or answers_expected)
+    ]
+    utility: dict[str, np.ndarray] = {}
+    for name in names:
+        run = replay(
+            FusionPolicy(tier1, placeholder, force_strategy=name),
+            replay_table,
+            cards,
+            settings=knob_values,
+            progress=progress,
+        )
+        utility[name] = np.stack(
+            [
+                s.correct - knob * s.cost_usd / reference_cost
+                for knob, s in zip(knob_values, run.settings, strict=True)
+            ],
+            axis=1,
+        )  # (prompts, knobs)
+    tasks = [
+        placeholder.predicted_task(None if oof.task_probs is None else oof.task_probs[p]) for p in sample
+    ]
+    groups: dict[str, np.ndarray] = {ALL_TASKS: np.arange(len(sample))}
+    for label in sorted({t for t in tasks if t is not None}):
+        members = np.array([i for i, t in enumerate(tasks) if t == label])
+        if len(members) >= cfg.min_task_prompts:
+            groups[label] = members
+    strategies = {group: _best_row(utility, rows, len(knob_values)) for group, rows in groups.items()}
+    info: dict[str, Any] = {
+        "folds": cfg.folds,
+        "fold_members": cfg.fold_members,
+        "strategy_prompts": len(sample),
+        "judge_rows": int(len(y)),
+        "selection_skill": round(judge.selection_skill, 4),
+        "training_utility": {
+            name: [round(float(v), 5) for v in values.mean(axis=0)] for name, values in utility.items()
+        },
+    }
+    return Tier2Model(judge, knob_values, strategies, answers_expected, cfg.max_calls, info)
+
+
+def _best_row(utility: dict[str, np.ndarray], rows: np.ndarray, n_knobs: int) -> list[str]:
+    """Per knob: the strategy with the best mean utility, if it beats ``single`` by more than its noise."""
+    choice = []
+    for k in range(n_knobs):
+        single = utility["single"][rows, k]
+        best, best_mean = "single", float(single.mean())
+        for name, values in utility.items():
+            if name == "single":
+                continue
+            difference = values[rows, k] - single
+            mean = float(difference.mean())
+            noise = float(difference.std(ddof=1) / np.sqrt(len(rows))) if len(rows) > 1 else float("inf")
+            if mean > noise and float(values[rows, k].mean()) > best_mean:
+                best, best_mean = name, float(values[rows, k].mean())
+        choice.append(best)
+    return choice
+
+
+class _NoPredictor:
+    """Stands in for a predictor when every prediction is supplied up front (``Tier1Policy.remember``)."""
+
+    def __init__(self, models: Sequence[str]) -> None:
+        self.models = list(models)
+
+    def predict(self, prompts: Sequence[str]) -> Any:
+        raise RuntimeError("tier-2 training replays only prompts with remembered out-of-fold predictions")
