@@ -1,0 +1,241 @@
+"""Synthesis figures: throughput of `emafusion synth` on the embedded pool and the replay of the trained system.
+
+    python benchmarks/default_predictor.py   # first: synthesizes, splits and trains (the slow part)
+    python benchmarks/synthesis.py           # then: figures from its work folder (a minute: MiniLM + replay)
+
+Throughput is model time per answer, from each row's ``latency_s`` (the wall time of that call; local
+llama.cpp calls run one at a time, so these add up to the run's model time). The replay follows
+``../shared/docs/EVALUATION.md`` on the held-out prompts only: every single model, the oracle, the trained
+system ("emafusion", the policy in the work folder, i.e. the shipped default predictor with its selector) and
+every baseline, fitted on the same training part. Costs are the notional compute prices of
+``benchmarks/default_predictor.py``. It also routes each held-out prompt with the registered
+``"emafusion-default"`` router over the real embedded pool cards (free members: it picks the best predicted
+quality) and scores the member it picks.
+
+Writes ``benchmarks/results/synthesis.md``; the JSON report stays in the work folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from langchain_emafusion.evaluation.converters import estimate_tokens  # noqa: E402
+from langchain_emafusion.evaluation.evaluate import evaluate_policy_dir  # noqa: E402
+from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes  # noqa: E402
+from langchain_emafusion.pool.embedded import cache_dir, default_embedded_pool  # noqa: E402
+from langchain_emafusion.routing.base import RoutingRequest, get_router  # noqa: E402
+from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir  # noqa: E402
+
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "synthesis.md"
+
+
+def throughput(table: OutcomeTable) -> list[dict[str, Any]]:
+    """Per model: answers, model time, prompts per minute, output tokens per second, latency percentiles."""
+    rows_by_model: dict[str, list[Any]] = defaultdict(list)
+    for row in table.rows:
+        if row.latency_s is not None:
+            rows_by_model[row.model].append(row)
+    figures = []
+    for model in table.models:
+        rows = rows_by_model[model]
+        latencies = sorted(row.latency_s for row in rows)
+        seconds = sum(latencies)
+        tokens = sum(row.output_tokens or 0 for row in rows)
+        figures.append(
+            {
+                "model": model,
+                "answers": len(rows),
+                "model_time_s": seconds,
+                "prompts_per_min": 60 * len(rows) / seconds,
+                "output_tokens_per_s": tokens / seconds,
+                "mean_output_tokens": tokens / len(rows),
+                "p50_s": statistics.median(latencies),
+                "p95_s": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
+            }
+        )
+    return figures
+
+
+def accuracy_by_task(table: OutcomeTable) -> dict[str, dict[str, float]]:
+    """Mean score per task type and model, over the whole synthesized table."""
+    sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for p, task in enumerate(table.tasks):
+        for m, model in enumerate(table.models):
+            sums[str(task)][model].append(float(table.scores[p, m]))
+    return {
+        task: {model: statistics.fmean(v) for model, v in models.items()}
+        for task, models in sorted(sums.items())
+    }
+
+
+def default_router_replay(test: OutcomeTable) -> dict[str, Any]:
+    """Route each held-out prompt with "emafusion-default" over the embedded pool's cards; score its pick."""
+    pool = default_embedded_pool()
+    router = get_router("emafusion-default")
+    picks: dict[str, int] = defaultdict(int)
+    score = 0.0
+    started = time.perf_counter()
+    for p, prompt in enumerate(test.prompts):
+        decision = router.route(RoutingRequest(prompt=prompt, input_tokens=estimate_tokens(prompt)), pool)
+        chosen = decision.models[0]
+        picks[chosen] += 1
+        score += float(test.scores[p, test.models.index(chosen)])
+    return {
+        "accuracy": score / test.n_prompts,
+        "picks": dict(picks),
+        "seconds_per_decision": (time.perf_counter() - started) / test.n_prompts,
+    }
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    return "never" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(
+    table: OutcomeTable,
+    test: OutcomeTable,
+    report: dict[str, Any],
+    speed: list[dict[str, Any]],
+    by_task: dict[str, dict[str, float]],
+    shipped: dict[str, Any],
+    work: Path,
+) -> str:
+    prompts = [json.loads(line) for line in (work / "outcomes.jsonl.prompts.jsonl").open(encoding="utf-8")]
+    statuses: dict[str, int] = defaultdict(int)
+    for record in prompts:
+        if record["paraphrase"]:
+            statuses[record["paraphrase_status"].split(":")[0]] += 1
+    provenance = json.loads(
+        (REPO_ROOT / "langchain_emafusion/tier1/default_predictor/provenance.json").read_text()
+    )
+    both = sum(item["model_time_s"] for item in speed)
+    lines = [
+        "# Synthesis on the embedded pool",
+        "",
+        "Regenerate: `python benchmarks/default_predictor.py` (synthesis, split, training, shipped artefact), then",
+        "`python benchmarks/synthesis.py` (these figures). Starter seed set, seed "
+        f"{provenance['seed']}, answers capped at {provenance['max_tokens']} tokens, greedy decoding, one llama.cpp "
+        "thread per model, calls one at a time, on a shared 2-core machine (other jobs ran beside it).",
+        "",
+        f"## Throughput ({table.n_prompts} prompts x {len(table.models)} models, {both / 60:.1f} min of model time)",
+        "",
+        "| model | answers | model time | prompts/min | output tok/s | mean output tokens | p50 s | p95 s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for item in speed:
+        lines.append(
+            f"| `{item['model']}` | {item['answers']} | {item['model_time_s'] / 60:.1f} min | "
+            f"{item['prompts_per_min']:.1f} | {item['output_tokens_per_s']:.1f} | {item['mean_output_tokens']:.0f} "
+            f"| {item['p50_s']:.2f} | {item['p95_s']:.2f} |"
+        )
+    lines += [
+        f"| whole pool (every model on every prompt) | {table.n_prompts} prompts | {both / 60:.1f} min "
+        f"| {60 * table.n_prompts / both:.1f} | | | | |",
+        "",
+        "Paraphrasing (Qwen2.5-Coder-0.5B as helper): "
+        + (", ".join(f"{count} {status}" for status, count in sorted(statuses.items())) or "none chosen")
+        + (
+            ". The 0.5B helper copied the request or answered it instead of rewording it, so every paraphrase was "
+            "rejected by the value/number checks and the original prompt kept."
+            if statuses and "accepted" not in statuses
+            else "."
+        ),
+        "",
+        "## Accuracy per task type (whole table)",
+        "",
+        "| task | prompts | " + " | ".join(f"`{m}`" for m in table.models) + " |",
+        "|---|---:|" + "---:|" * len(table.models),
+    ]
+    counts: dict[str, int] = defaultdict(int)
+    for task in table.tasks:
+        counts[str(task)] += 1
+    for task, models in by_task.items():
+        lines.append(
+            f"| {task} | {counts[task]} | " + " | ".join(f"{models[m]:.2f}" for m in table.models) + " |"
+        )
+    best = report["best_single_model"]
+    lines += [
+        "",
+        f"## Replay on the held-out prompts ({test.n_prompts} test / {provenance['n_train_prompts']} train, "
+        f"split by prompt, seed {provenance['seed']})",
+        "",
+        "Costs: notional compute prices (see `benchmarks/default_predictor.py`). `acc @ best cost`, `cost ratio`",
+        "and `AUC` as in `../shared/docs/EVALUATION.md` (`benchmarks/results/routing.md` explains them).",
+        "",
+        "| | accuracy | $/prompt | acc @ best cost | cost ratio | AUC |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for model, figures in sorted(report["models"].items(), key=lambda item: -item[1]["accuracy"]):
+        label = f"`{model}`" + (" (best)" if model == best else "")
+        lines.append(f"| {label} | {figures['accuracy']:.4f} | {figures['cost_usd']:.3g} | | | |")
+    oracle = report["oracle"]
+    lines.append(f"| oracle | {oracle['accuracy']:.4f} | {oracle['cost_usd']:.3g} | | | |")
+    for policy, figures in report["policies"].items():
+        lines.append(
+            f"| **{policy}** | | | {fmt(figures['accuracy_at_best_single_cost'])} "
+            f"| {fmt(figures['cost_ratio_to_best_single_accuracy'], 3)} | {figures['auc_normalized']:.4f} |"
+        )
+    if report.get("baselines_skipped"):
+        lines += ["", f"Not applicable: {', '.join(report['baselines_skipped'])}."]
+    best_index = test.models.index(best)
+    only_other = sum(
+        1
+        for p in range(test.n_prompts)
+        if test.scores[p, best_index] < 1
+        and any(test.scores[p, m] == 1 for m in range(len(test.models)) if m != best_index)
+    )
+    picks = ", ".join(f"`{model}` {count}" for model, count in sorted(shipped["picks"].items()))
+    lines += [
+        "",
+        '## The shipped router ("emafusion-default") on the real embedded pool',
+        "",
+        f"Held-out accuracy {shipped['accuracy']:.4f} (best single model `{best}`: "
+        f"{report['models'][best]['accuracy']:.4f}; oracle {oracle['accuracy']:.4f}); picks: {picks}; "
+        f"{1000 * shipped['seconds_per_decision']:.0f} ms per decision (mean, the first call's predictor and MiniLM "
+        "load included). The embedded members are free, so it takes the member with the best predicted chance of a "
+        "good answer.",
+        "",
+        f"Reading: on the {test.n_prompts} held-out prompts, {only_other} are answered right only by another "
+        f"model than `{best}`, so the oracle gains {oracle['accuracy'] - report['models'][best]['accuracy']:.4f} "
+        "over it and no router can be more accurate than the oracle; one prompt is "
+        f"{1 / test.n_prompts:.3f} of accuracy, so policies within a prompt or two of each other are not told "
+        "apart by this split. A router can only save cost here, on prompts both members fail or both pass.",
+        "",
+        f"Artefact: `langchain_emafusion/tier1/default_predictor/` "
+        f"({sum(p.stat().st_size for p in (REPO_ROOT / 'langchain_emafusion/tier1/default_predictor').iterdir()) // 1024} KB).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Compute the figures from the work folder of ``benchmarks/default_predictor.py``."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--work-dir", type=Path, default=cache_dir() / "default-predictor")
+    args = parser.parse_args()
+    work: Path = args.work_dir
+    table = read_outcomes(work / "outcomes.jsonl")
+    test = read_outcomes(work / "test.jsonl")
+    encoder = PromptEncoder(cache_dir=default_embedding_cache_dir())
+    report = evaluate_policy_dir(work / "test.jsonl", work / "policy", baselines=True, encoder=encoder)
+    (work / "replay_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    shipped = default_router_replay(test)
+    text = markdown(table, test, report, throughput(table), accuracy_by_task(table), shipped, work)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The ``"emafusion-default"`` router: tier 1 with the predictor shipped in the package.
+
+The predictor (``langchain_emafusion/tier1/default_predictor/``) was trained on outcomes that ``emafusion synth``
+produced from the starter seed set on the embedded local pool; ``benchmarks/default_predictor.py`` regenerates
+it. This module imports nothing heavy: the predictor (and torch) load on the first routed request.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from langchain_emafusion.pool.pool import ModelPool
+from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, register_router
+
+__all__ = ["DefaultPredictorRouter", "default_predictor_path"]
+
+_DEFAULT_QUALITY_COST_TRADEOFF = 0.2
+
+
+def default_predictor_path() -> Path:
+    """The folder of the shipped tier-1 predictor (``tier1.json`` + ``tier1.safetensors``)."""
+    return Path(__file__).resolve().parent.parent / "tier1" / "default_predictor"
+
+
+@register_router("emafusion-default")
+class DefaultPredictorRouter(Router):
+    """Tier-1 routing with the shipped predictor, trained on synthesized data from the embedded local pool.
+
+    Members the predictor knows (``smollm2-135m``, ``qwen2.5-coder-0.5b``) get their predicted chance of a good
+    answer; other members get the known members' average (see ``Tier1Router``). Nothing is loaded until the first
+    call to :meth:`route`.
+
+    Example:
+        .. code-block:: python
+
+            llm = FusionChatModel(router="emafusion-default")
+    """
+
+    def __init__(self, *, quality_cost_tradeoff: float = _DEFAULT_QUALITY_COST_TRADEOFF) -> None:
+        """Create the router (loads nothing).
+
+        Args:
+            quality_cost_tradeoff: Default knob when the request sets none (>= 0).
+
+        Raises:
+            ValueError: A negative knob.
+        """
+        if not quality_cost_tradeoff >= 0:
+            raise ValueError(f"quality_cost_tradeoff must be >= 0, got {quality_cost_tradeoff!r}")
+        self.quality_cost_tradeoff = quality_cost_tradeoff
+        self._router: Router | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_loaded(self) -> bool:
+        """Whether the shipped predictor has been loaded (after the first routed request)."""
+        return self._router is not None
+
+    def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
+        """Rank the eligible members with the shipped predictor (loaded on the first call)."""
+        if self._router is None:
+            with self._lock:
+                if self._router is None:
+                    from langchain_emafusion.tier1.router import Tier1Router
+
+                    self._router = Tier1Router(
+                        default_predictor_path(), quality_cost_tradeoff=self.quality_cost_tradeoff
+                    )
+        decision = self._router.route(request, pool)
+        return decision.model_copy(update={"router": self.name})
