@@ -7,12 +7,13 @@ import concurrent.futures
 import contextvars
 import functools
 import queue
+import re
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -31,6 +32,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_emafusion._request_privacy import RequestPrivacy
+
+if TYPE_CHECKING:
+    from langchain_emafusion.fusion.live import LiveFusion
 from langchain_emafusion.errors import AllMembersFailedError, InvalidInputError, NoEligibleModelError
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.pool.pool import ModelPool
@@ -93,6 +97,8 @@ class _Call:
         self.strict = strict
         self.calls: list[dict[str, Any]] = []
         self.failures: list[str] = []
+        self.fusion: dict[str, Any] = {}
+        """Tier 2's account of the request (strategy run, judges' confidences, how the answer was chosen)."""
         self.started = time.perf_counter()
 
     def record(self, card: ModelCard, message: BaseMessage, latency_s: float) -> dict[str, Any]:
@@ -163,6 +169,7 @@ class _Call:
             "calls": self.calls,
             "privacy": self.privacy.metadata(),
         }
+        fusion.update(self.fusion)
         if self.failures:
             fusion["failures"] = self.failures
         metadata: dict[str, Any] = {"model_name": model_name, "model_provider": "emafusion", "fusion": fusion}
@@ -179,10 +186,14 @@ class _Call:
 class FusionChatModel(BaseChatModel):
     """A chat model that fuses a pool of LLMs: each request goes to the members a router picks.
 
-    Drop it in wherever a LangChain chat model goes (agents, LangGraph nodes, chains). Behind it, a router
-    (the documented ``"cheapest"`` baseline today; the learned tier-1 predictor plugs into the same
-    interface) picks the pool members able to serve the request; the first that answers is returned, the
-    rest are fallbacks. Every answer says what happened in ``response_metadata["fusion"]``.
+    Drop it in wherever a LangChain chat model goes (agents, LangGraph nodes, chains). Behind it, tier 1 (a
+    router: by default ``"auto"``, the shipped learned predictor for the embedded members and the cheapest
+    capable member otherwise; or a predictor you trained with ``emafusion train``) ranks the pool members able
+    to serve the request within the knob and caps. With a trained tier 2 the request may then be answered by
+    several members — a cascade with judges, a weighted vote, a learned selection or a synthesis — otherwise
+    the first member that answers is returned and the rest are fallbacks. Multi-part prompts go through the
+    fusion graph (decomposition, one routed call per subtask, merge). Every answer says what happened in
+    ``response_metadata["fusion"]``.
 
     Setup:
         .. code-block:: bash
@@ -276,7 +287,7 @@ class FusionChatModel(BaseChatModel):
     pool: ModelPool | None = Field(default=None, exclude=True)
     """The members; a ``ModelPool``, a path to a pool YAML file, or None for the embedded local pool."""
 
-    router: str | Path | Router = Field(default="cheapest", exclude=True)
+    router: str | Path | Router = Field(default="auto", exclude=True)
     """A registered router name (see ``available_routers()``), a folder written by ``emafusion train`` (a
     tier-1 predictor, loaded on the first call), or a ``Router`` instance."""
 
@@ -319,6 +330,16 @@ class FusionChatModel(BaseChatModel):
 
     max_latency_s: float | None = Field(default=None, ge=0)
     """Hard cap on a member's latency hint in seconds; slower members are never called. None: no cap."""
+
+    # --- fusion graph (langchain_emafusion/graph): multi-task prompts, enterprise context ---
+    context: str | Path | None = None
+    """A folder written by ``emafusion index``: requests run through the fusion graph, whose subtasks and merge
+    get the top retrieved chunks (sources in ``response_metadata["fusion"]["context"]``). Loaded on first use."""
+
+    decompose: bool = True
+    """Split multi-task prompts into subtasks (cheap rule first, then a decomposer call) and merge the answers;
+    False: every request takes the direct path (the graph's own subtask calls use False)."""
+    # --- end fusion graph ---
 
     _pool: ModelPool | None = PrivateAttr(default=None)
     _router: Router | None = PrivateAttr(default=None)
@@ -591,6 +612,17 @@ class FusionChatModel(BaseChatModel):
         member = self._member(card, call)
         return member, call.privacy.messages_for(card), self._member_config(card, call, callbacks)
 
+    def _tier2_run(self, call: _Call, callbacks: Any) -> LiveFusion | None:
+        """Tier 2's run for this request when the router chose a multi-member strategy, else None (one member)."""
+        if call.decision.strategy == "single" or call.tools:
+            return None
+        tier2 = getattr(self.resolved_router, "tier2", None)
+        if tier2 is None:
+            return None
+        from langchain_emafusion.fusion.live import LiveFusion
+
+        return LiveFusion(self, call, callbacks, tier2)
+
     def _attempts(self, call: _Call) -> Iterator[tuple[ModelCard, int]]:
         pool = self.resolved_pool
         for name in call.decision.models:
@@ -638,8 +670,15 @@ class FusionChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        from langchain_emafusion.graph import delegation  # fusion graph: multi-task prompts, context
+
+        if delegation.uses_graph(self, messages, kwargs):
+            return delegation.generate_with_graph(self, messages, stop, run_manager, kwargs)
         call = self._prepare(messages, stop, dict(kwargs), run_manager)
         callbacks = _child_callbacks(run_manager)
+        fused = self._tier2_run(call, callbacks)
+        if fused is not None:
+            return self._result(call, fused.run())
         for card, attempt in self._attempts(call):
             started = time.perf_counter()
             try:
@@ -677,8 +716,22 @@ class FusionChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        from langchain_emafusion.graph import delegation  # fusion graph: multi-task prompts, context
+
+        if delegation.uses_graph(self, messages, kwargs):
+            yield from delegation.stream_with_graph(self, messages, stop, run_manager, kwargs)
+            return
         call = self._prepare(messages, stop, dict(kwargs), run_manager)
         callbacks = _child_callbacks(run_manager)
+        fused = self._tier2_run(call, callbacks)
+        if fused is not None:
+            # The final answer is known only once the strategy has chosen it; then it is streamed.
+            for chunk in _answer_chunks(call, fused.run()):
+                if run_manager and isinstance(chunk.message.content, str):
+                    run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+                yield chunk
+            yield self._final_chunk(call, None)
+            return
         for card, attempt in self._attempts(call):
             started = time.perf_counter()
             emitted = False
@@ -712,8 +765,15 @@ class FusionChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        from langchain_emafusion.graph import delegation  # fusion graph: multi-task prompts, context
+
+        if delegation.uses_graph(self, messages, kwargs):
+            return await delegation.agenerate_with_graph(self, messages, stop, run_manager, kwargs)
         call = self._prepare(messages, stop, dict(kwargs), run_manager)
         callbacks = _child_callbacks(run_manager)
+        fused = self._tier2_run(call, callbacks)
+        if fused is not None:
+            return self._result(call, await fused.arun())
         for card, attempt in self._attempts(call):
             started = time.perf_counter()
             try:
@@ -735,8 +795,22 @@ class FusionChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        from langchain_emafusion.graph import delegation  # fusion graph: multi-task prompts, context
+
+        if delegation.uses_graph(self, messages, kwargs):
+            async for chunk in delegation.astream_with_graph(self, messages, stop, run_manager, kwargs):
+                yield chunk
+            return
         call = self._prepare(messages, stop, dict(kwargs), run_manager)
         callbacks = _child_callbacks(run_manager)
+        fused = self._tier2_run(call, callbacks)
+        if fused is not None:
+            for chunk in _answer_chunks(call, await fused.arun()):
+                if run_manager and isinstance(chunk.message.content, str):
+                    await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+                yield chunk
+            yield self._final_chunk(call, None)
+            return
         for card, attempt in self._attempts(call):
             started = time.perf_counter()
             emitted = False
@@ -791,6 +865,13 @@ def _check_messages(messages: list[BaseMessage]) -> None:
             "routed and privacy-checked on their text, so add a text part saying what to do with them"
         )
     raise InvalidInputError("the messages hold no text to answer; every message is empty or whitespace")
+
+
+def _answer_chunks(call: _Call, message: BaseMessage) -> Iterator[ChatGenerationChunk]:
+    """A finished answer as stream chunks (word by word), for strategies that choose before they can stream."""
+    text = _message_text(message)
+    for piece in re.findall(r"\S+\s*|\s+", text):
+        yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
 
 
 def _whole(gathered: AIMessageChunk | None) -> AIMessageChunk:

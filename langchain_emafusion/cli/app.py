@@ -28,7 +28,9 @@ def chat(
         Path | None,
         typer.Option("--pool", help="Pool YAML file; the embedded local pool when omitted.", dir_okay=False),
     ] = None,
-    router: Annotated[str, typer.Option(help="Registered router name.")] = "cheapest",
+    router: Annotated[
+        str, typer.Option(help="Registered router name or a folder written by `emafusion train`.")
+    ] = "auto",
     max_tokens: Annotated[int, typer.Option(help="Most tokens in the answer.", min=1)] = 128,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer and metadata as JSON.")] = False,
 ) -> None:
@@ -84,6 +86,12 @@ def _register_optional_commands() -> None:
     from langchain_emafusion.cli.evaluation_commands import register
 
     register(app)
+    from langchain_emafusion.cli.context_commands import register as register_context  # emafusion index
+
+    register_context(app)
+    from langchain_emafusion.cli.synthesis_commands import register as register_synthesis  # issue 7
+
+    register_synthesis(app)
 
 
 _register_optional_commands()

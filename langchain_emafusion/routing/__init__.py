@@ -1,5 +1,6 @@
 """Routing: the router interface, its registry and the routers (baseline now, learned tier 1 later)."""
 
+from langchain_emafusion.routing.auto import AutoRouter
 from langchain_emafusion.routing.base import (
     Router,
     RoutingDecision,
@@ -10,12 +11,15 @@ from langchain_emafusion.routing.base import (
     register_router,
 )
 from langchain_emafusion.routing.cheapest import CheapestCapableRouter
+from langchain_emafusion.routing.default_predictor import DefaultPredictorRouter  # "emafusion-default"
 
 __all__ = [
+    "AutoRouter",
     "Router",
     "RoutingDecision",
     "RoutingRequest",
     "CheapestCapableRouter",
+    "DefaultPredictorRouter",
     "available_routers",
     "eligible_cards",
     "get_router",

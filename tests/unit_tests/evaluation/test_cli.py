@@ -55,7 +55,14 @@ def test_train_then_eval_with_baselines_and_plot(tmp_path: Path) -> None:
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(report_path.read_text())
     assert report["n_prompts"] == 12
-    assert list(report["policies"]) == ["emafusion", "tier1", "random", "knn-router", "linear-router", "cascade"]
+    assert list(report["policies"]) == [
+        "emafusion",
+        "tier1",
+        "random",
+        "knn-router",
+        "linear-router",
+        "cascade",
+    ]
     assert report["emafusion_vs_tier1"]["ci95_low"] <= report["emafusion_vs_tier1"]["auc_difference"]
     assert report["policies"]["emafusion"]["accuracy_at_best_single_cost"] == 1.0
     assert report["baselines_skipped"] == ["majority-vote"]

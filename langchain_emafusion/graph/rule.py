@@ -1,0 +1,84 @@
+"""The cheap rule that decides whether a prompt may hold several tasks, without calling any model.
+
+A prompt is a decomposition candidate when at least two of its clauses start with a task verb or a question
+word: clauses are cut at sentence ends, semicolons, line breaks, list markers and joining words ("and",
+"then", "also", "while", "plus"). "What is the capital of France?" is one task; "Summarize the memo, then
+draft a reply and list three risks" is three. The rule errs towards "several": a false "several" costs one
+decomposer call (which may answer with one subtask), a false "one" loses the split.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["TASK_VERBS", "looks_multi_task", "task_clauses"]
+
+TASK_VERBS = frozenset(
+    """
+    write draft compose create generate produce make build design prepare summarize summarise translate rewrite
+    paraphrase explain describe define list name give provide suggest propose recommend outline plan compute
+    calculate count convert estimate solve sort rank classify categorize extract identify find compare contrast
+    evaluate review check verify analyze analyse assess critique fix correct debug implement refactor update
+    answer tell state spell reverse format tabulate tag label detect predict score reply respond email notify
+    schedule book add subtract multiply divide round say show report send share choose pick select note mention
+    what who whom whose when where which why how is are does do did can could should would
+    """.split()
+)
+"""Words that start a task clause (imperatives, and question words for questions)."""
+
+# Clause boundaries: sentence ends, semicolons, line breaks, and joining words between clauses.
+_BOUNDARY = re.compile(
+    r"(?:[.?!;:]+(?:\s+|$))|\n+|,?\s+(?:and then|and also|and|then|also|while|plus|as well as|after that|finally)\s+",
+    re.IGNORECASE,
+)
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\(?\d{1,2}[.)]|\(?[a-hA-H][.)])\s+")
+_WORD = re.compile(r"[A-Za-z']+")
+_MIN_WORDS = 6  # shorter prompts are one task whatever they say
+
+
+# Short clauses that only say how to answer ("Answer in one short sentence.", "Be concise.", "Respond in
+# JSON.") constrain the task before them; they are not tasks of their own.
+_FORMAT_VERBS = frozenset("answer respond reply format output return keep be use limit".split())
+_MAX_FORMAT_WORDS = 8
+
+
+def _is_task_start(clause: str) -> bool:
+    words = _WORD.findall(clause.lower())
+    if not words:
+        return False
+    first = words[0]
+    if first in ("please", "also", "then", "now", "next", "finally", "and") and len(words) > 1:
+        first = words[1]
+    if first in _FORMAT_VERBS and len(words) <= _MAX_FORMAT_WORDS:
+        return False
+    if first in TASK_VERBS:
+        return True
+    # Gerunds: "while updating records and proposing next steps".
+    if first.endswith("ing") and len(first) > 5:
+        stem = first[:-3]
+        return stem in TASK_VERBS or f"{stem}e" in TASK_VERBS
+    return False
+
+
+_FILLER = re.compile(r"^(?:(?:please|also|then|now|next|finally|and|so)\b[\s,]*)+", re.IGNORECASE)
+
+
+def task_clauses(text: str) -> list[str]:
+    """The clauses of ``text`` that start with a task verb or question word, in order, without filler words."""
+    clauses: list[str] = []
+    for line in text.splitlines() or [text]:
+        line = _LIST_MARKER.sub("", line)
+        clauses.extend(part.strip() for part in _BOUNDARY.split(line) if part and part.strip())
+    tasks = []
+    for clause in clauses:
+        if _is_task_start(clause):
+            clause = _FILLER.sub("", clause).strip()
+            tasks.append(clause[:1].upper() + clause[1:])
+    return tasks
+
+
+def looks_multi_task(text: str) -> bool:
+    """Whether ``text`` may hold two or more tasks (then the decomposer is asked; else no call is made)."""
+    if len(_WORD.findall(text)) < _MIN_WORDS:
+        return False
+    return len(task_clauses(text)) >= 2

@@ -1,0 +1,184 @@
+"""The decomposition parser, its execution order and the cheap single-task rule, fuzzed with malformed plans."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from langchain_emafusion.graph import (
+    DecompositionPlan,
+    InvalidDecompositionError,
+    looks_multi_task,
+    parse_decomposition,
+)
+from langchain_emafusion.graph.decomposition import MAX_SUBTASKS
+
+
+def _plan(*subtasks: dict[str, Any]) -> str:
+    return json.dumps({"subtasks": list(subtasks)})
+
+
+def test_waves_follow_dependencies_and_keep_plan_order() -> None:
+    plan = parse_decomposition(
+        _plan(
+            {"id": "report", "task": "Write the report.", "depends_on": ["data", "trend"]},
+            {"id": "data", "task": "Collect the data."},
+            {"id": "trend", "task": "Find the trend.", "depends_on": ["data"]},
+            {"id": "note", "task": "Write a note."},
+        )
+    )
+    assert plan.waves() == [["data", "note"], ["trend"], ["report"]]
+
+
+def test_markdown_fenced_json_is_accepted() -> None:
+    text = "```json\n" + _plan({"id": "a", "task": "Do it."}) + "\n```"
+    assert [s.id for s in parse_decomposition(text).subtasks] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            _plan(
+                {"id": "a", "task": "x", "depends_on": ["b"]}, {"id": "b", "task": "y", "depends_on": ["a"]}
+            ),
+            "cycle",
+        ),
+        (_plan({"id": "a", "task": "x", "depends_on": ["zz"]}), "unknown id"),
+        (_plan({"id": "a", "task": "x", "depends_on": ["a"]}), "depends on itself"),
+        (_plan({"id": "a", "task": "x"}, {"id": "a", "task": "y"}), "repeats subtask id"),
+        (_plan({"id": "a", "task": "   "}), "empty task"),
+        (_plan(), "subtasks"),
+        (_plan(*({"id": f"t{i}", "task": "x"} for i in range(MAX_SUBTASKS + 1))), "subtasks"),
+        ('{"subtasks": [{"id": "a", "task": "cut off by the token lim', "not valid JSON"),
+        ("[]", "must be a JSON object"),
+        ('{"steps": []}', "subtasks"),
+        ('{"subtasks": [{"id": "has space", "task": "x"}]}', "id"),
+        ('{"subtasks": [{"id": "a", "task": "x", "difficulty": "extreme"}]}', "difficulty"),
+    ],
+)
+def test_bad_plans_raise_a_typed_error_naming_the_problem(raw: str, message: str) -> None:
+    with pytest.raises(InvalidDecompositionError, match=message):
+        parse_decomposition(raw)
+
+
+# --- fuzzing -------------------------------------------------------------------------------------------------
+_ids = st.text(alphabet="abct12_-", min_size=1, max_size=3)
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
+)
+_json_any = st.recursive(
+    _json_leaf,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_subtask_like = st.fixed_dictionaries(
+    {"id": st.one_of(_ids, _json_any), "task": st.one_of(st.text(max_size=12), _json_any)},
+    optional={
+        "depends_on": st.one_of(st.lists(_ids, max_size=3), _json_any),
+        "difficulty": st.sampled_from(["easy", "medium", "hard", "other", 3]),
+    },
+)
+_plan_like = st.one_of(
+    st.fixed_dictionaries({"subtasks": st.lists(_subtask_like, max_size=MAX_SUBTASKS + 2)}),
+    st.dictionaries(st.text(max_size=10), _json_any, max_size=3),
+    _json_any,
+)
+
+
+def _check_outcome(raw: Any) -> None:
+    try:
+        plan = parse_decomposition(raw)
+    except InvalidDecompositionError:
+        return
+    assert isinstance(plan, DecompositionPlan)
+    waves = plan.waves()
+    position = {subtask_id: index for index, wave in enumerate(waves) for subtask_id in wave}
+    assert sorted(position) == sorted(s.id for s in plan.subtasks)  # every subtask runs exactly once
+    for subtask in plan.subtasks:
+        assert all(position[d] < position[subtask.id] for d in subtask.depends_on)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_plan_like)
+def test_fuzzed_plan_objects_give_a_valid_plan_or_the_typed_error(raw: Any) -> None:
+    _check_outcome(json.dumps(raw))
+    if isinstance(raw, dict):
+        _check_outcome(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_fuzzed_text_gives_a_valid_plan_or_the_typed_error(text: str) -> None:
+    _check_outcome(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_plan_like, st.integers(min_value=0, max_value=200))
+def test_truncated_plans_give_a_valid_plan_or_the_typed_error(raw: Any, cut: int) -> None:
+    text = json.dumps(raw)
+    _check_outcome(text[: min(cut, len(text))])
+
+
+@st.composite
+def _dags(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(min_value=1, max_value=MAX_SUBTASKS))
+    subtasks = []
+    for index in range(count):
+        depends = draw(st.lists(st.integers(min_value=0, max_value=index - 1), unique=True)) if index else []
+        subtasks.append(
+            {"id": f"t{index}", "task": f"task {index}", "depends_on": [f"t{d}" for d in depends]}
+        )
+    return draw(st.permutations(subtasks))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_dags())
+def test_every_acyclic_plan_is_accepted_and_ordered(subtasks: list[dict[str, Any]]) -> None:
+    plan = parse_decomposition({"subtasks": subtasks})
+    waves = plan.waves()
+    position = {subtask_id: index for index, wave in enumerate(waves) for subtask_id in wave}
+    for subtask in subtasks:
+        assert all(position[d] < position[subtask["id"]] for d in subtask["depends_on"])
+        # Waves are as early as possible: a subtask waits only for its deepest input.
+        expected = 1 + max((position[d] for d in subtask["depends_on"]), default=-1)
+        assert position[subtask["id"]] == expected
+
+
+# --- the cheap rule ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "What is the capital of France?",
+        "Hello!",
+        "Tell me a joke about cats and dogs.",
+        "Explain how photosynthesis works in green plants.",
+        "Translate 'good morning' into Spanish, please.",
+        # A task followed by how to answer it is still one task (this is `make demo`'s prompt).
+        "What is the capital of France? Answer in one short sentence.",
+        "List three prime numbers. Be concise.",
+        "Explain recursion to a child. Respond in at most two sentences.",
+    ],
+)
+def test_single_task_prompts_are_not_decomposed(prompt: str) -> None:
+    assert not looks_multi_task(prompt)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Generate a customer report while updating records and proposing next steps.",
+        "What is 12 times 7? Also translate 'thank you' into French.",
+        "1. Name the capital of Italy\n2. Compute 3 + 4\n3. Write a haiku about rain",
+        "Summarize the memo, then draft a reply and list three risks.",
+        "Reply to the customer's complaint about the late delivery politely. Then list two refund options.",
+    ],
+)
+def test_multi_task_prompts_are_candidates(prompt: str) -> None:
+    assert looks_multi_task(prompt)

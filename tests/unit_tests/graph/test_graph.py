@@ -1,0 +1,218 @@
+"""The fusion graph on fake members: shape, plans, dependency order, bad plans, budgets, streaming, parents."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+from syrupy.assertion import SnapshotAssertion
+
+from langchain_emafusion import FusionChatModel, InvalidInputError, ModelCard, ModelPool, NoEligibleModelError
+from langchain_emafusion.graph import RequestBudgetExhaustedError, create_fusion_graph
+from tests.unit_tests.fakes import ScriptedChatModel
+from tests.unit_tests.graph.helpers import THREE_PARTS, echo_llm, echo_member, prompts, structured_calls
+
+
+def _run(graph: Any, text: str, **options: Any) -> dict[str, Any]:
+    return graph.invoke({"messages": [HumanMessage(text)], "options": options})
+
+
+def test_mermaid_drawing(snapshot: SnapshotAssertion) -> None:
+    _, llm = echo_llm()
+    assert create_fusion_graph(llm=llm).get_graph().draw_mermaid() == snapshot
+
+
+def test_building_the_graph_loads_nothing() -> None:
+    model, card = echo_member()
+    card_lazy = ModelCard(name="lazy", model=lambda: model, capabilities={"structured_output": True})
+    create_fusion_graph(pool=ModelPool([card_lazy]))
+    assert not card_lazy.is_loaded
+
+
+def test_single_task_prompt_makes_no_decomposer_call() -> None:
+    model, llm = echo_llm()
+    out = _run(create_fusion_graph(llm=llm), "What is the capital of France?")
+    assert structured_calls(model) == 0 and len(model.received) == 1
+    assert out["answer"] == "What is the capital of France?"
+    fusion = out["fusion"]
+    assert fusion["plan"]["source"] == "rule" and len(fusion["plan"]["subtasks"]) == 1
+    assert fusion["router"] == "cheapest" and fusion["models"] == ["echo"]
+    assert isinstance(out["messages"][-1], AIMessage) and out["messages"][-1].content == out["answer"]
+
+
+def test_dependent_subtask_runs_after_its_inputs_with_their_answers() -> None:
+    model, llm = echo_llm()
+    out = _run(create_fusion_graph(llm=llm), THREE_PARTS)
+    sent = prompts(model)
+    # decomposer, then the two independent subtasks (either order), then the dependent one, then the merge
+    assert structured_calls(model) == 1 and len(sent) == 5
+    assert {sent[1].split("\n")[0], sent[2].split("\n")[0]} == {"Name a colour.", "Name a fruit."}
+    assert sent[3].startswith("Combine them into a phrase.")
+    assert "[colour] Name a colour.\nName a colour." in sent[3] and "[fruit] Name a fruit." in sent[3]
+    assert sent[4].startswith("Write one reply to the request")
+    plan = out["fusion"]["plan"]
+    assert plan["source"] == "decomposer" and plan["error"] is None
+    assert plan["waves"] == [["colour", "fruit"], ["phrase"]]
+    assert [s["wave"] for s in plan["subtasks"]] == [0, 0, 1]
+    assert all(s["models"] == ["echo"] for s in plan["subtasks"])
+    stages = [call["stage"] for call in out["fusion"]["calls"]]
+    assert stages == ["decompose", "subtask", "subtask", "subtask", "merge"]
+    assert out["fusion"]["strategy"] == "decompose"
+
+
+def _bad(*subtasks: dict[str, Any]) -> dict[str, Any]:
+    return {"subtasks": list(subtasks)}
+
+
+@pytest.mark.parametrize(
+    ("plan", "error"),
+    [
+        (
+            _bad(
+                {"id": "a", "task": "x", "depends_on": ["b"]}, {"id": "b", "task": "y", "depends_on": ["a"]}
+            ),
+            "cycle",
+        ),
+        (_bad({"id": "a", "task": "x", "depends_on": ["nope"]}), "unknown id"),
+        (_bad({"id": "a", "task": "x"}, {"id": "a", "task": "y"}), "repeats"),
+        ({"subtasks": []}, "schema"),
+    ],
+)
+def test_bad_decomposition_falls_back_to_one_subtask(plan: dict[str, Any], error: str) -> None:
+    model, llm = echo_llm(plan)
+    out = _run(create_fusion_graph(llm=llm), THREE_PARTS)
+    fusion = out["fusion"]
+    assert fusion["plan"]["source"] == "fallback"
+    assert (
+        fusion["plan"]["error"].startswith("InvalidDecompositionError") and error in fusion["plan"]["error"]
+    )
+    assert [s["task"] for s in fusion["plan"]["subtasks"]] == [THREE_PARTS]
+    assert out["answer"] == THREE_PARTS  # the whole request answered as one subtask
+    assert [c["stage"] for c in fusion["calls"]] == [
+        "decompose",
+        "subtask",
+    ]  # the failed plan's call is billed
+
+
+def test_decomposer_needing_structured_output_falls_back_when_no_member_has_it() -> None:
+    model = ScriptedChatModel(echo=True)
+    llm = FusionChatModel(pool=ModelPool([ModelCard(name="plain", model=model)]))
+    out = _run(create_fusion_graph(llm=llm), THREE_PARTS)
+    assert out["fusion"]["plan"]["source"] == "fallback"
+    assert "NoEligibleModelError" in out["fusion"]["plan"]["error"]
+    assert out["answer"] == THREE_PARTS
+
+
+def test_cost_budget_is_split_over_the_whole_request_favouring_hard_subtasks() -> None:
+    _, card = echo_member(input_price=10.0, output_price=10.0)
+    llm = FusionChatModel(pool=ModelPool([card]), max_cost_usd=0.05)
+    out = _run(create_fusion_graph(llm=llm), THREE_PARTS)
+    fusion = out["fusion"]
+    assert fusion["plan"]["source"] == "decomposer"
+    spent_decomposing = fusion["calls"][0]["cost_usd"]
+    shares = {s["id"]: s["budget_usd"] for s in fusion["plan"]["subtasks"]}
+    remaining = 0.05 - spent_decomposing
+    # weights easy 1, hard 4, medium 2, and the merge (medium) 2 → 9
+    assert shares["colour"] == pytest.approx(remaining * 1 / 9)
+    assert shares["fruit"] == pytest.approx(remaining * 4 / 9)
+    # The dependent subtask shares what is left after the first wave with the merge (2 : 2).
+    spent_before = sum(c["cost_usd"] for c in fusion["calls"] if c.get("subtask_id") != "phrase")
+    spent_before -= sum(c["cost_usd"] for c in fusion["calls"] if c["stage"] == "merge")
+    assert shares["phrase"] == pytest.approx((0.05 - spent_before) * 2 / 4)
+    assert fusion["budget"]["max_cost_usd"] == 0.05
+    assert fusion["budget"]["spent_usd"] == pytest.approx(sum(c["cost_usd"] for c in fusion["calls"]))
+    assert fusion["budget"]["spent_usd"] <= 0.05
+
+
+def test_a_share_too_small_for_any_member_fails_with_a_clear_error() -> None:
+    model, card = echo_member(input_price=1000.0, output_price=1000.0)
+    llm = FusionChatModel(pool=ModelPool([card]), max_tokens=5)
+    with pytest.raises(NoEligibleModelError, match="max_cost_usd"):
+        _run(create_fusion_graph(llm=llm), THREE_PARTS, max_cost_usd=0.001)
+    assert (
+        model.received == []
+    )  # neither the decomposer nor the subtask could be afforded: nothing was called
+
+
+def test_spent_request_budget_raises_the_typed_error() -> None:
+    model, card = echo_member(input_price=1.0, output_price=1.0)
+    model.input_tokens = 1_000_000  # the decomposer reports far more tokens than estimated: it costs $1
+    llm = FusionChatModel(pool=ModelPool([card]))
+    with pytest.raises(RequestBudgetExhaustedError, match="whole request is spent .* before subtask"):
+        _run(create_fusion_graph(llm=llm), THREE_PARTS, max_cost_usd=0.5)
+    assert structured_calls(model) == 1 and len(model.received) == 1
+
+
+def test_bad_budget_option_is_refused() -> None:
+    _, llm = echo_llm()
+    with pytest.raises(InvalidInputError, match="max_cost_usd"):
+        _run(create_fusion_graph(llm=llm), THREE_PARTS, max_cost_usd=-1)
+
+
+def test_concatenate_merge_keeps_every_answer_without_a_call() -> None:
+    model, llm = echo_llm()
+    out = _run(create_fusion_graph(llm=llm, merge="concatenate"), THREE_PARTS)
+    assert len(model.received) == 4  # decomposer + three subtasks
+    assert out["answer"].startswith("1. Name a colour.\n\n2. Name a fruit.\n\n3. Combine them")
+
+
+def test_graph_streams_the_merge() -> None:
+    model, llm = echo_llm()
+    model.chunk_chars = 7
+    pieces = [
+        item["emafusion_answer"]
+        for mode, item in create_fusion_graph(llm=llm).stream(
+            {"messages": [HumanMessage(THREE_PARTS)]}, stream_mode=["custom", "updates"]
+        )
+        if mode == "custom"
+    ]
+    assert len(pieces) > 3
+    assert "".join(pieces) == prompts(model)[-1]  # the merge call's (echoed) answer, piece by piece
+
+
+def test_graph_as_a_node_of_a_parent_graph_with_a_checkpointer() -> None:
+    model, llm = echo_llm()
+    fusion = create_fusion_graph(llm=llm)
+    parent = StateGraph(MessagesState)
+    parent.add_node("fusion", fusion)
+    parent.add_edge(START, "fusion")
+    app = parent.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "t1"}}
+    first = app.invoke({"messages": [HumanMessage(THREE_PARTS)]}, config)
+    assert first["messages"][-1].response_metadata["fusion"]["strategy"] == "decompose"
+    second = app.invoke({"messages": [HumanMessage("What is the capital of France?")]}, config)
+    assert [m.type for m in second["messages"]] == ["human", "ai", "human", "ai"]
+    last = second["messages"][-1].response_metadata["fusion"]
+    # A new turn starts a new plan: the first turn's subtask results are not carried over.
+    assert last["plan"]["source"] == "rule" and [s["id"] for s in last["plan"]["subtasks"]] == ["t1"]
+    # The conversation so far reaches the subtask call.
+    assert [m.type for m in model.received[-1]["messages"]] == ["human", "ai", "human"]
+    assert app.get_state(config).values["messages"][-1].content == "What is the capital of France?"
+
+
+def test_metadata_is_json_serializable() -> None:
+    _, llm = echo_llm()
+    out = _run(create_fusion_graph(llm=llm), THREE_PARTS)
+    json.dumps(out["fusion"])
+
+
+def test_llm_and_pool_together_are_refused() -> None:
+    model, card = echo_member()
+    with pytest.raises(InvalidInputError, match="not both"):
+        create_fusion_graph(pool=ModelPool([card]), llm=FusionChatModel(pool=ModelPool([card])))
+
+
+def test_latency_budget_is_shared_by_the_request_stages() -> None:
+    # Decomposer, one wave and the merge share max_latency_s: with 2 s for the request, the decomposer may use
+    # a member hinted at most ~0.67 s, so the 1 s member is left out and the request is answered whole.
+    model, card = echo_member(latency_hint_s=1.0)
+    llm = FusionChatModel(pool=ModelPool([card]), max_latency_s=2.0)
+    out = _run(create_fusion_graph(llm=llm), THREE_PARTS)
+    plan = out["fusion"]["plan"]
+    assert plan["source"] == "fallback" and "max_latency_s" in plan["error"]
+    assert structured_calls(model) == 0 and out["answer"] == THREE_PARTS
+    assert out["fusion"]["budget"]["max_latency_s"] == 2.0
