@@ -25,7 +25,9 @@ def test_chat_on_the_embedded_pool_prints_answer_and_routing() -> None:
     )
     data = json.loads(done.stdout)
     assert "rome" in data["answer"].lower()
-    assert data["fusion"]["router"] == "cheapest" and data["fusion"]["models"] == ["smollm2-135m"]
+    # The default router ("auto") routes the embedded members with the shipped learned predictor.
+    assert data["fusion"]["router"] == "emafusion-default" and data["fusion"]["reason"].startswith("auto:")
+    assert len(data["fusion"]["models"]) == 1 and data["fusion"]["models"][0] in data["fusion"]["scores"]
     assert data["usage"]["output_tokens"] > 0 and data["fusion"]["calls"][0]["input_tokens"] > 0
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from langchain_emafusion import (
     Capabilities,
+    FusionChatModel,
     ModelCard,
     ModelPool,
     NoEligibleModelError,
@@ -116,3 +117,26 @@ def test_hard_caps_filter_members() -> None:
     assert capped.models == ["free-fast", "free-slow", "small"]
     with pytest.raises(ValueError):
         RoutingRequest(prompt="x", input_tokens=1, max_cost_usd=-1)
+
+
+def test_auto_router_uses_the_shipped_predictor_only_for_members_it_knows() -> None:
+    from langchain_emafusion.routing.auto import AutoRouter
+
+    router = get_router("auto")
+    assert isinstance(router, AutoRouter)
+    assert {"smollm2-135m", "qwen2.5-coder-0.5b"} <= router.known_members()
+    request = RoutingRequest(prompt="Write a Python function that reverses a list.", input_tokens=12)
+    unknown = router.route(request, pool())
+    assert unknown.router == "cheapest" and unknown.reason.startswith("auto: no member known")
+    embedded_names = ModelPool(
+        [
+            ModelCard(name="smollm2-135m", model=ScriptedChatModel(reply="a")),
+            ModelCard(name="qwen2.5-coder-0.5b", model=ScriptedChatModel(reply="b")),
+        ]
+    )
+    learned = router.route(request, embedded_names)
+    assert learned.router == "emafusion-default" and learned.reason.startswith(
+        "auto: the shipped predictor knows"
+    )
+    assert set(learned.scores) == {"smollm2-135m", "qwen2.5-coder-0.5b"}
+    assert FusionChatModel().router == "auto"
