@@ -34,7 +34,9 @@ def test_fusion_on_embedded_pool_answers_with_metadata() -> None:
     msg = llm.invoke("What is the capital of France? Answer in one short sentence.")
     assert "paris" in str(msg.content).lower()
     fusion = msg.response_metadata["fusion"]
-    assert fusion["models"] == ["smollm2-135m"] and fusion["cost_usd"] == 0.0
+    # The default "auto" router ranks the embedded members with the shipped learned predictor.
+    assert fusion["router"] == "emafusion-default" and fusion["cost_usd"] == 0.0
+    assert len(fusion["models"]) == 1 and fusion["models"][0] in {"smollm2-135m", "qwen2.5-coder-0.5b"}
     (call,) = fusion["calls"]
     assert call["input_tokens"] > 10 and 0 < call["output_tokens"] <= 32 and call["tokens_estimated"] is False
     assert 0.0 < call["confidence"] <= 1.0
