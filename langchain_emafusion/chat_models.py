@@ -28,6 +28,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
+from langchain_core.tracers.base import BaseTracer
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
@@ -593,8 +594,12 @@ class FusionChatModel(BaseChatModel):
     def _member_config(self, card: ModelCard, call: _Call, callbacks: Any) -> RunnableConfig:
         return RunnableConfig(
             callbacks=callbacks,
+            # A run id of its own: inside a LangGraph node the caller's config can carry the fusion run's id,
+            # and a member run under the same id would stream its tokens as the fusion model's.
+            run_id=uuid.uuid4(),
             run_name=f"member:{card.name}",
-            tags=["emafusion-member"],
+            # "nostream": LangGraph's `stream_mode="messages"` streams the fusion model's answer, not each member's.
+            tags=["emafusion-member", "nostream"],
             metadata={
                 "emafusion_router": call.decision.router,
                 "emafusion_strategy": call.decision.strategy,
@@ -727,8 +732,6 @@ class FusionChatModel(BaseChatModel):
         if fused is not None:
             # The final answer is known only once the strategy has chosen it; then it is streamed.
             for chunk in _answer_chunks(call, fused.run()):
-                if run_manager and isinstance(chunk.message.content, str):
-                    run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
                 yield chunk
             yield self._final_chunk(call, None)
             return
@@ -744,8 +747,6 @@ class FusionChatModel(BaseChatModel):
                 )
                 for chunk in relay.chunks(pieces):
                     emitted = True
-                    if run_manager and isinstance(chunk.message.content, str):
-                        run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
                     yield chunk
             except Exception as exc:
                 self._audit(call.fail(card, attempt, exc, time.perf_counter() - started))
@@ -806,8 +807,6 @@ class FusionChatModel(BaseChatModel):
         fused = self._tier2_run(call, callbacks)
         if fused is not None:
             for chunk in _answer_chunks(call, await fused.arun()):
-                if run_manager and isinstance(chunk.message.content, str):
-                    await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
                 yield chunk
             yield self._final_chunk(call, None)
             return
@@ -822,8 +821,6 @@ class FusionChatModel(BaseChatModel):
                 )
                 async for chunk in relay.achunks(pieces):
                     emitted = True
-                    if run_manager and isinstance(chunk.message.content, str):
-                        await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
                     yield chunk
             except Exception as exc:
                 await self._aaudit(call.fail(card, attempt, exc, time.perf_counter() - started))
@@ -941,12 +938,18 @@ def _child_callbacks(
 ) -> CallbackManager | AsyncCallbackManager | None:
     """Callbacks that make member calls child runs of the fusion run (LLM run managers have no get_child)."""
     if run_manager is None:
-        return None
+        # langchain-core streams a plain `invoke(streaming=True)` through `_stream` without a run manager. A
+        # member call given no callbacks would then attach to the caller's ambient callbacks (a LangGraph node's
+        # message streamer among them) and show up as a second model; an empty manager keeps it out.
+        return CallbackManager(handlers=[])
     manager_cls = (
         AsyncCallbackManager if isinstance(run_manager, AsyncCallbackManagerForLLMRun) else CallbackManager
     )
     manager = manager_cls(handlers=[], parent_run_id=run_manager.run_id)
-    manager.set_handlers(run_manager.inheritable_handlers)
+    # Only tracers (LangSmith, in-memory tracers) follow the member calls as child runs. Other handlers see one
+    # chat-model run per request, as from any chat model: passing them on would report every member call as a
+    # second model start and stream its tokens next to the fusion model's own.
+    manager.set_handlers([h for h in run_manager.inheritable_handlers if isinstance(h, BaseTracer)])
     manager.add_tags(run_manager.inheritable_tags)
     manager.add_metadata(run_manager.inheritable_metadata)
     return manager

@@ -153,8 +153,6 @@ def stream_with_graph(
     ):
         if mode == "custom" and isinstance(item, dict) and STREAM_KEY in item:
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=item[STREAM_KEY]))
-            if run_manager is not None:
-                run_manager.on_llm_new_token(item[STREAM_KEY], chunk=chunk)
             yield chunk
         elif mode == "values":
             final = cast(dict[str, Any], item)
@@ -177,8 +175,6 @@ async def astream_with_graph(
     ):
         if mode == "custom" and isinstance(item, dict) and STREAM_KEY in item:
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=item[STREAM_KEY]))
-            if run_manager is not None:
-                await run_manager.on_llm_new_token(item[STREAM_KEY], chunk=chunk)
             yield chunk
         elif mode == "values":
             final = cast(dict[str, Any], item)

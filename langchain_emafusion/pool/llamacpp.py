@@ -481,8 +481,6 @@ class ChatGGUF(BaseChatModel):
                 response_metadata=message.response_metadata,
                 chunk_position="last",
             )
-            if run_manager and isinstance(message.content, str):
-                run_manager.on_llm_new_token(message.content, chunk=ChatGenerationChunk(message=chunk))
             yield ChatGenerationChunk(message=chunk)
             return
         request, recorder, _ = self._request(messages, stop, dict(kwargs))
@@ -496,8 +494,6 @@ class ChatGGUF(BaseChatModel):
                 if not text:
                     continue
                 piece = ChatGenerationChunk(message=AIMessageChunk(content=text))
-                if run_manager:
-                    run_manager.on_llm_new_token(text, chunk=piece)
                 yield piece
         final = self._finish("", finish_reason, recorder, forced=False)
         yield ChatGenerationChunk(

@@ -21,3 +21,62 @@ def test_private_and_public_members() -> None:
     kinds = {(r.model, r.redacted) for r in result["audit"]}
     assert kinds == {("public-api", True), ("local-smollm2", False)}
     assert all(tuple(r.detector_kinds) == ("email",) for r in result["audit"])
+
+
+@pytest.mark.local_model
+def test_drop_in_agent() -> None:
+    result = runpy.run_path(str(COOKBOOK / "drop_in_agent.py"))["main"]()
+    before, after = result["before"]["messages"], result["after"]["messages"]
+    # The agent code did not change, and neither did the conversation it produced.
+    assert [m.type for m in after] == ["human", "ai", "tool", "ai"]
+    assert [(m.type, m.text) for m in after] == [(m.type, m.text) for m in before]
+    call = after[1].tool_calls[0]
+    assert (call["name"], call["args"], call["id"]) == ("order_status", {"order_id": "A-1042"}, "call_1")
+    assert after[2].tool_call_id == "call_1" and after[2].text == "shipped on 3 March, arriving Friday"
+    # Every agent step went to the tool-capable member, although the local one is cheaper...
+    for step in (after[1], after[3]):
+        assert step.response_metadata["fusion"]["candidates"] == ["api-model"]
+    # ...which answers the requests that need no tools.
+    assert result["chat"].response_metadata["fusion"]["models"] == ["local-smollm2"]
+    assert result["chat"].text.strip()
+
+
+def test_tracing_shows_each_member_call_with_score_cost_and_reason() -> None:
+    result = runpy.run_path(str(COOKBOOK / "tracing.py"))["main"]()
+    trace = result["trace"]
+    assert [t["root"].name for t in trace] == ["emafusion", "emafusion"]
+    assert [[m["run_name"] for m in t["members"]] for t in trace] == [["member:mathy"], ["member:poet"]]
+    for t, chosen in zip(trace, ("mathy", "poet"), strict=True):
+        fusion, member = t["fusion"], t["members"][0]
+        assert fusion["router"] == "tier1" and fusion["models"] == [chosen]
+        # The member run carries the predicted score that made it win, and the router's reason.
+        assert member["score"] == fusion["scores"][chosen]
+        assert member["score"] > max(s for name, s in fusion["scores"].items() if name != chosen)
+        assert member["reason"] == fusion["reason"] and f"for {chosen}" in member["reason"]
+        assert member["cost_usd"] == fusion["cost_usd"] > 0
+        assert "emafusion-member" in member["tags"]
+    # The member runs are children of the fusion runs, not separate traces.
+    assert len(result["tracer"].roots) == 2
+
+
+def test_train_on_your_outcomes_writes_report_and_plot(tmp_path: Path, shared_dir: Path) -> None:
+    result = runpy.run_path(str(COOKBOOK / "train_on_your_outcomes.py"))["main"](tmp_path)
+    report = result["report"]
+    assert result["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "policy" / "manifest.json").is_file() and (tmp_path / "report.json").is_file()
+    assert result["manifest"]["train_table"]["n_prompts"] == 200 and report["n_prompts"] == 80
+    assert len(report["models"]) == 9 and report["best_single_model"] in report["models"]
+    assert "emafusion" in report["policies"]
+    frontier = report["policies"]["emafusion"]["frontier"]
+    assert len(frontier) >= 10 and all(0 <= p["accuracy"] <= 1 for p in frontier)
+    assert 0 < report["policies"]["emafusion"]["auc_normalized"] <= 1
+
+
+def test_add_a_model_routes_to_the_onboarded_member_and_leaves_the_others_alone() -> None:
+    result = runpy.run_path(str(COOKBOOK / "add_a_model.py"))["main"]()
+    code_before, math_before = result["before"]
+    code_after, math_after = result["after"]
+    assert code_before["models"][0] != "coder" and "not in the predictor" in code_before["reason"]
+    assert code_after["models"][0] == "coder" and "not in the predictor" not in code_after["reason"]
+    assert math_before["models"][0] == math_after["models"][0] == "mathy"
+    assert result["unchanged"] is True
