@@ -17,7 +17,7 @@ from _data import encoder, llmrouter_predictor, llmrouter_split
 
 from langchain_emafusion.evaluation.cards import replay_cards
 from langchain_emafusion.evaluation.table import OutcomeTable
-from langchain_emafusion.tier1.features import PromptFeaturizer
+from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 from langchain_emafusion.tier1.predictor import Tier1Predictor
 from langchain_emafusion.tier1.selector import select_models
 
@@ -62,6 +62,28 @@ def main() -> None:
         select_models(cards, p.quality[0], p.output_tokens[0], input_tokens=300, knob=0.2)
         with_encoder.append(time.perf_counter() - started)
 
+    # The decision runs before any member is called, so on this machine it may use both cores.
+    torch.set_num_threads(2)
+    predictor.featurizer = PromptFeaturizer(predictor.featurizer.config, encoder=type(shared)())
+    with_encoder_two_threads = []
+    for prompt in prompts:
+        started = time.perf_counter()
+        p = predictor.predict(["(2 threads) " + prompt])
+        select_models(cards, p.quality[0], p.output_tokens[0], input_tokens=300, knob=0.2)
+        with_encoder_two_threads.append(time.perf_counter() - started)
+    torch.set_num_threads(1)
+
+    # Reference, same run: encoding alone with the previous default features (head + end, full precision).
+    previous = PromptFeaturizer(
+        FeatureConfig(embedded_segments=("head", "end"), quantized_encoder=False), encoder=type(shared)()
+    )
+    previous.transform(["warm up the full-precision model"])
+    encode_previous = []
+    for prompt in prompts:
+        started = time.perf_counter()
+        previous.transform(["(previous) " + prompt])
+        encode_previous.append(time.perf_counter() - started)
+
     rows_table = train.subset(train.prompt_ids[: 10_000 // len(train.models) + 1])
     started = time.perf_counter()
     trained = Tier1Predictor.fit(rows_table, featurizer=PromptFeaturizer(encoder=shared))
@@ -71,7 +93,9 @@ def main() -> None:
         "# Tier-1 decision overhead and training time",
         "",
         f"Predictor: {len(predictor.models)} models, {predictor.training.n_members}-network ensemble; "
-        f"{args.calls} distinct ~300-token prompts, one at a time, torch on 1 thread.",
+        f"{args.calls} distinct ~300-token prompts, one at a time, torch on 1 thread. "
+        f"Features: embedded segments {list(predictor.featurizer.config.embedded_segments)}, "
+        f"int8 encoder: {predictor.featurizer.config.quantized_encoder}.",
         "",
         "| figure | p50 | p95 | target |",
         "|---|---:|---:|---:|",
@@ -79,6 +103,12 @@ def main() -> None:
         f"{sorted(without)[int(0.95 * len(without))] * 1e3:.2f} ms | 5 ms |",
         f"| encode + predict + select | {statistics.median(with_encoder) * 1e3:.2f} ms | "
         f"{sorted(with_encoder)[int(0.95 * len(with_encoder))] * 1e3:.2f} ms | 15 ms |",
+        f"| encode + predict + select, torch on 2 threads | "
+        f"{statistics.median(with_encoder_two_threads) * 1e3:.2f} ms | "
+        f"{sorted(with_encoder_two_threads)[int(0.95 * len(with_encoder_two_threads))] * 1e3:.2f} ms | 15 ms |",
+        f"| reference: features only, previous default (head + end, fp32) | "
+        f"{statistics.median(encode_previous) * 1e3:.2f} ms | "
+        f"{sorted(encode_previous)[int(0.95 * len(encode_previous))] * 1e3:.2f} ms | |",
         "",
         f"Training on {len(rows_table.rows)} outcome rows ({rows_table.n_prompts} prompts x {len(train.models)} models): "
         f"{train_total:.1f} s in all, of which encoding {trained.info['encode_s']:.1f} s "

@@ -25,6 +25,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+import torch  # noqa: E402
+
 from langchain_emafusion.evaluation.converters import (  # noqa: E402
     convert_llmrouter,
     convert_routellm_gsm8k,
@@ -147,6 +149,9 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     args = parser.parse_args()
     data_dir = args.data_dir or default_shared_dir() / "data"
+    # One thread: the int8 encoder embeds one text at a time, where extra threads only spin (and on a busy
+    # 2-core machine they slow it down several times over).
+    torch.set_num_threads(1)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     encoder = PromptEncoder(cache_dir=default_embedding_cache_dir())
     started = time.perf_counter()

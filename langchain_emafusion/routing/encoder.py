@@ -165,6 +165,35 @@ class PromptEncoder:
                 _LOADED_MODELS[key] = model
             return _LOADED_MODELS[key]
 
+    def _encode_one_by_one(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
+        """Mean-pooled, normalized embeddings, one text per forward pass, straight through the transformer.
+
+        The same computation as the sentence-transformers pipeline of this model (Transformer → mean Pooling →
+        Normalize) without its batching machinery, which costs more than the int8 forward pass itself for one
+        short text.
+        """
+        import torch
+
+        model = self._model()
+        tokenizer, transformer = model.tokenizer, model[0].auto_model
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        from tqdm.auto import tqdm
+
+        with torch.inference_mode():
+            for i, text in enumerate(
+                tqdm(
+                    texts,
+                    desc="embedding",
+                    unit="text",
+                    disable=not show_progress or len(texts) <= self.batch_size,
+                )
+            ):
+                batch = tokenizer(text, return_tensors="pt", truncation=True, max_length=model.max_seq_length)
+                hidden = transformer(**batch).last_hidden_state[0]
+                pooled = hidden.mean(dim=0)
+                out[i] = torch.nn.functional.normalize(pooled, dim=0).numpy()
+        return out
+
     @property
     def dimension(self) -> int:
         """Embedding size (loads the model)."""
@@ -207,14 +236,17 @@ class PromptEncoder:
                 if digest not in self._memory
             }
         if todo:
-            vectors = self._model().encode(
-                list(todo.values()),
-                batch_size=1 if self.quantized else self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                # A bar per single prompt would flood the terminal; show one only for real batches.
-                show_progress_bar=show_progress and len(todo) > self.batch_size,
-            )
+            if self.quantized:
+                vectors = self._encode_one_by_one(list(todo.values()), show_progress=show_progress)
+            else:
+                vectors = self._model().encode(
+                    list(todo.values()),
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    # A bar per single prompt would flood the terminal; show one only for real batches.
+                    show_progress_bar=show_progress and len(todo) > self.batch_size,
+                )
             with self._memory_lock:
                 for digest, vector in zip(todo, vectors, strict=True):
                     self._memory[digest] = np.asarray(vector, dtype=np.float32)
