@@ -11,9 +11,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -27,6 +27,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool
 from langchain_core.tracers.base import BaseTracer
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -51,6 +52,8 @@ from langchain_emafusion.routing.base import (
 )
 
 __all__ = ["FusionChatModel"]
+
+_T = TypeVar("_T")
 
 # Marker bound by `with_structured_output`, so routing knows the request needs structured output even
 # though langchain-core strips its own `ls_structured_output_format` before `_generate` runs.
@@ -704,11 +707,13 @@ class FusionChatModel(BaseChatModel):
         kwargs: dict[str, Any],
     ) -> BaseMessage:
         if self.timeout is None:
-            return member.invoke(messages, config, **kwargs)
+            return detached(member.invoke, messages, config, **kwargs)
         # A sync call cannot be interrupted; it is abandoned (it finishes in the background) when late.
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         try:
-            return executor.submit(member.invoke, messages, config, **kwargs).result(timeout=self.timeout)
+            return executor.submit(detached, member.invoke, messages, config, **kwargs).result(
+                timeout=self.timeout
+            )
         except concurrent.futures.TimeoutError:
             raise TimeoutError(f"member call exceeded timeout={self.timeout}s") from None
         finally:
@@ -742,7 +747,10 @@ class FusionChatModel(BaseChatModel):
             try:
                 member, member_messages, config = self._open(card, call, callbacks)
                 pieces = _first_chunk_within(
-                    functools.partial(member.stream, member_messages, config, **call.member_kwargs),
+                    functools.partial(
+                        detached_stream,
+                        functools.partial(member.stream, member_messages, config, **call.member_kwargs),
+                    ),
                     self.timeout,
                 )
                 for chunk in relay.chunks(pieces):
@@ -780,7 +788,8 @@ class FusionChatModel(BaseChatModel):
             try:
                 member, member_messages, config = self._open(card, call, callbacks)
                 message = await asyncio.wait_for(
-                    member.ainvoke(member_messages, config, **call.member_kwargs), timeout=self.timeout
+                    detached_task(member.ainvoke(member_messages, config, **call.member_kwargs)),
+                    timeout=self.timeout,
                 )
             except Exception as exc:  # any member failure moves on to the next member
                 await self._aaudit(call.fail(card, attempt, exc, time.perf_counter() - started))
@@ -817,7 +826,8 @@ class FusionChatModel(BaseChatModel):
             try:
                 member, member_messages, config = self._open(card, call, callbacks)
                 pieces = _afirst_chunk_within(
-                    member.astream(member_messages, config, **call.member_kwargs), self.timeout
+                    adetached_stream(member.astream(member_messages, config, **call.member_kwargs)),
+                    self.timeout,
                 )
                 async for chunk in relay.achunks(pieces):
                     emitted = True
@@ -876,6 +886,55 @@ def _whole(gathered: AIMessageChunk | None) -> AIMessageChunk:
 
 
 _STREAM_END = object()
+
+
+def detached(function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """Call ``function`` with LangChain's ambient child config cleared.
+
+    Inside a runnable sequence (``with_structured_output``, an agent's node) langchain-core keeps the caller's
+    config, callbacks included, in a context variable that member calls would merge into their own: the
+    caller's handlers would then see every member call as a second chat-model run. Members get exactly the
+    config the fusion model gives them (tracers only, as child runs).
+    """
+    context = contextvars.copy_context()
+
+    def run() -> _T:
+        var_child_runnable_config.set(None)
+        return function(*args, **kwargs)
+
+    return context.run(run)
+
+
+def detached_stream(open_stream: Callable[[], Iterator[_T]]) -> Iterator[_T]:
+    """Iterate a member's stream with the ambient child config cleared (see :func:`detached`)."""
+    context = contextvars.copy_context()
+    context.run(var_child_runnable_config.set, None)
+    iterator = context.run(open_stream)
+    while True:
+        try:
+            yield context.run(next, iterator)
+        except StopIteration:
+            return
+
+
+def detached_task(coroutine: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+    """Run a member coroutine as a task with the ambient child config cleared (see :func:`detached`)."""
+    context = contextvars.copy_context()
+    context.run(var_child_runnable_config.set, None)
+    return asyncio.get_running_loop().create_task(coroutine, context=context)
+
+
+async def adetached_stream(stream: AsyncIterator[_T]) -> AsyncIterator[_T]:
+    """Iterate a member's async stream with the ambient child config cleared (see :func:`detached`)."""
+
+    async def step() -> _T:
+        return await stream.__anext__()
+
+    while True:
+        try:
+            yield await detached_task(step())
+        except StopAsyncIteration:
+            return
 
 
 def _first_chunk_within(open_stream: Callable[[], Iterator[Any]], timeout: float | None) -> Iterator[Any]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langchain_core.messages import BaseMessage, HumanMessage
 
+from langchain_emafusion.chat_models import detached_task
 from langchain_emafusion.fusion.answers import AnswerKind, answer_key, infer_answer_kind
 from langchain_emafusion.fusion.base import Candidate, FusionContext, FusionOutcome, get_strategy
 from langchain_emafusion.fusion.model import Tier2Model
@@ -145,7 +146,7 @@ class LiveFusion:
             try:
                 member, member_messages, config = model._open(card, call, self.callbacks)
                 message = await asyncio.wait_for(
-                    member.ainvoke(messages or member_messages, config, **call.member_kwargs),
+                    detached_task(member.ainvoke(messages or member_messages, config, **call.member_kwargs)),
                     timeout=model.timeout,
                 )
             except Exception as exc:

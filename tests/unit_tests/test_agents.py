@@ -26,7 +26,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.prebuilt import create_react_agent
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from langchain_emafusion import Capabilities, FusionChatModel, ModelCard, ModelPool
 from langchain_emafusion.errors import NoEligibleModelError
@@ -314,3 +314,35 @@ def test_callbacks_see_one_chat_model_start_per_fusion_call() -> None:
     FusionChatModel(pool=pool).invoke("hello", config={"callbacks": [counter]})
 
     assert counter.starts == 1
+
+
+@pytest.mark.parametrize("mode", ["invoke", "stream", "ainvoke", "astream"])
+async def test_structured_output_in_a_sequence_is_one_chat_model_run(mode: str) -> None:
+    # Inside a runnable sequence langchain-core keeps the caller's callbacks in a context variable; member calls
+    # must not merge them in (LangChain's standard test_structured_output* count the starts).
+    class CountStarts(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.starts = 0
+
+        def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+            self.starts += 1
+
+    class Weather(BaseModel):
+        city: str
+
+    member = ScriptedChatModel(tool_args={"city": "Paris"})
+    pool = ModelPool(
+        [ModelCard(name="m", model=member, capabilities=Capabilities(tools=True, structured_output=True))]
+    )
+    counter = CountStarts()
+    chain = FusionChatModel(pool=pool).with_structured_output(Weather, method="json_schema")
+    config: Any = {"callbacks": [counter]}
+    if mode == "invoke":
+        result = chain.invoke("weather?", config=config)
+    elif mode == "stream":
+        result = list(chain.stream("weather?", config=config))[-1]
+    elif mode == "ainvoke":
+        result = await chain.ainvoke("weather?", config=config)
+    else:
+        result = [chunk async for chunk in chain.astream("weather?", config=config)][-1]
+    assert result == Weather(city="Paris") and counter.starts == 1
