@@ -12,7 +12,7 @@ LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -D
 LLAMA_WHEELS := $(HOME)/.cache/langchain-emafusion/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 DEMO_PROMPT ?= What is the capital of France? Answer in one short sentence.
 
-.PHONY: install demo test integration_test integration_smoke lint format clean-venv
+.PHONY: install demo test integration_test lint format clean-venv
 
 install: $(STAMP)
 
@@ -43,12 +43,6 @@ test: $(STAMP)
 
 integration_test: $(STAMP)
 	$(PY) -m pytest integration_tests -q
-
-# The part of the integration suite CI runs: the console script, a YAML `type: openai` pool and a ReAct agent over
-# llama.cpp's OpenAI-compatible server, and `langgraph dev` (a few minutes). LangChain's full standard suite over
-# the server (`make integration_test`) takes ~20 min on 2 cores and is run by hand.
-integration_smoke: $(STAMP)
-	$(PY) -m pytest integration_tests/test_cli_embedded.py integration_tests/test_openai_server_pool.py integration_tests/test_langgraph_server.py -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
