@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from langchain_emafusion.chat_models import detached_task
+from langchain_emafusion.chat_models import _message_text, detached_task
 from langchain_emafusion.fusion.answers import AnswerKind, answer_key, infer_answer_kind
 from langchain_emafusion.fusion.base import Candidate, FusionContext, FusionOutcome, get_strategy
 from langchain_emafusion.fusion.model import Tier2Model
@@ -28,15 +28,6 @@ if TYPE_CHECKING:
     from langchain_emafusion.pool.card import ModelCard
 
 __all__ = ["LiveFusion"]
-
-
-def _text(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    return "".join(
-        b if isinstance(b, str) else str(b.get("text", "")) for b in content if isinstance(b, str | dict)
-    )
 
 
 class LiveFusion:
@@ -77,7 +68,7 @@ class LiveFusion:
         )
 
     def _candidate(self, card: ModelCard, message: BaseMessage) -> Candidate:
-        text = _text(message)
+        text = _message_text(message)
         entry = self.call.calls[-1] if self.call.calls and self.call.calls[-1]["model"] == card.name else {}
         confidence = message.response_metadata.get("confidence")
         return Candidate(
@@ -116,6 +107,12 @@ class LiveFusion:
         cards = [pool[name] for name in models]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(cards), 1)) as executor:
             messages = list(executor.map(self._invoke, cards))
+        return self._answered(cards, messages)
+
+    def _answered(
+        self, cards: Sequence[ModelCard], messages: Sequence[BaseMessage | None]
+    ) -> list[Candidate]:
+        """Keep each member's answer and return the candidates, in call order; failed members are left out."""
         out = []
         for card, message in zip(cards, messages, strict=True):
             if message is not None:
@@ -163,13 +160,7 @@ class LiveFusion:
 
         async def call_many(models: Sequence[str]) -> list[Candidate]:
             cards = [pool[name] for name in models]
-            messages = await asyncio.gather(*(self._ainvoke(card) for card in cards))
-            out = []
-            for card, message in zip(cards, messages, strict=True):
-                if message is not None:
-                    self.messages[card.name] = message
-                    out.append(self._candidate(card, message))
-            return out
+            return self._answered(cards, await asyncio.gather(*(self._ainvoke(card) for card in cards)))
 
         async def aggregate(aggregator: str, candidates: Sequence[Candidate]) -> Candidate:
             card = pool[aggregator]
@@ -211,7 +202,7 @@ class LiveFusion:
 
     def _answers(self) -> dict[str, str | None]:
         return {
-            name: answer_key(_text(message), self.kind, self.call.request.prompt)
+            name: answer_key(_message_text(message), self.kind, self.call.request.prompt)
             for name, message in self.messages.items()
             if name != "synthesis"
         }
