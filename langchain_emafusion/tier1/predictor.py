@@ -5,6 +5,12 @@ bias ``b_m`` and its quality logit is ``h · v_m + b_m`` (models share structure
 EmbedLLM / GraphRouter / MixLLM, and a new model only needs its own vector: see :meth:`Tier1Predictor.onboard`).
 A second per-model head predicts ``log(1 + output tokens)``; a taxonomy head predicts the task label where the
 training table has one (predicted, never read from a test row).
+
+The network's probability is blended with a **neighbour term**: the mean recorded score of the ``k`` training
+prompts nearest in sentence-embedding space. ``k`` and the blend weight are chosen on the ensemble members'
+validation splits (the weight may be 0), so the blend is learned, not hand-set: a network smooths over the whole
+table, neighbours keep local detail it blurs, and on small tables (a thousand prompts) each wins on different
+prompts.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +65,25 @@ class TrainingConfig:
     """Cosine similarity above which a prompt counts as a repeat of a training prompt (see ``memory_weight``)."""
     memory_weight: float = 0.5
     """Weight of a repeated training prompt's recorded scores in the prediction (0 disables the memory)."""
+    neighbour_counts: tuple[int, ...] = (10, 30, 100)
+    """Neighbourhood sizes tried for the neighbour term (see the module docstring)."""
+    neighbour_weights: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    """Blend weights tried for the neighbour term; the validation loss picks one (``(0.0,)`` disables it)."""
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # JSON round trips turn tuples into lists; keep the config hashable and comparable.
+        object.__setattr__(self, "neighbour_counts", tuple(int(k) for k in self.neighbour_counts))
+        object.__setattr__(self, "neighbour_weights", tuple(float(w) for w in self.neighbour_weights))
+        if not self.neighbour_counts or min(self.neighbour_counts) < 1:
+            raise ValueError(f"neighbour_counts must be positive integers, got {self.neighbour_counts}")
+        if not self.neighbour_weights or not all(0.0 <= w <= 1.0 for w in self.neighbour_weights):
+            raise ValueError(f"neighbour_weights must lie in [0, 1], got {self.neighbour_weights}")
+
+    @property
+    def keeps_training_prompts(self) -> bool:
+        """Whether the predictor keeps the training prompts' keys and scores (memory or neighbour term)."""
+        return self.memory_weight > 0 or max(self.neighbour_weights) > 0
 
 
 @dataclass
@@ -167,12 +192,15 @@ class Tier1Predictor:
         info: dict[str, Any] | None = None,
         memory_keys: np.ndarray | None = None,
         memory_scores: np.ndarray | None = None,
+        neighbours: int = 0,
+        neighbour_weight: float = 0.0,
     ) -> None:
         """Wrap a trained network (use :meth:`fit` or :meth:`load` rather than calling this directly).
 
         ``memory_keys`` (n, d) and ``memory_scores`` (n, n_models, NaN where unknown) are the training prompts'
-        similarity keys and recorded scores: a prompt that repeats one of them gets its recorded outcome blended
-        into the prediction.
+        similarity keys and recorded scores: every prediction blends in the mean score of its ``neighbours``
+        nearest training prompts with weight ``neighbour_weight``, and a prompt that repeats one of them gets its
+        recorded outcome blended in as well.
         """
         self.net = net.eval()
         self.models = list(models)
@@ -183,6 +211,8 @@ class Tier1Predictor:
         self.info = dict(info or {})
         self.memory_keys = memory_keys
         self.memory_scores = memory_scores
+        self.neighbours = int(neighbours)
+        self.neighbour_weight = float(neighbour_weight)
 
     # --- training ---------------------------------------------------------------------------------------------
     @classmethod
@@ -225,9 +255,14 @@ class Tier1Predictor:
             members.append(net)
             runs.append(run)
         n = len(x)
+        keys = _memory_keys(x, featurizer) if cfg.keeps_training_prompts else None
+        neighbours, neighbour_weight, neighbour_losses = (
+            _choose_neighbour_term(members, x, scores, keys, cfg) if keys is not None else (0, 0.0, {})
+        )
         info = {
             "n_prompts": n,
             "members": runs,
+            "neighbour_validation_bce": neighbour_losses,
             "encode_s": round(encode_s, 3),
             "train_s": round(time.perf_counter() - started - encode_s, 3),
             "device": str(device),
@@ -240,8 +275,10 @@ class Tier1Predictor:
             training=cfg,
             default_output_tokens=default_tokens,
             info=info,
-            memory_keys=_memory_keys(x, featurizer) if cfg.memory_weight > 0 else None,
-            memory_scores=scores.astype(np.float32) if cfg.memory_weight > 0 else None,
+            memory_keys=keys,
+            memory_scores=scores.astype(np.float32) if keys is not None else None,
+            neighbours=neighbours,
+            neighbour_weight=neighbour_weight,
         )
 
     # --- inference ----------------------------------------------------------------------------------------------
@@ -260,10 +297,17 @@ class Tier1Predictor:
         )
 
     def _recall(self, features: np.ndarray, quality: np.ndarray) -> np.ndarray:
-        """Blend in the recorded scores of the nearest training prompt where the prompt is a near-repeat."""
+        """Blend in the neighbour term, then the recorded scores of a training prompt the prompt repeats."""
         if self.memory_keys is None or self.memory_scores is None or not len(features):
             return quality
         similarity = _memory_keys(features, self.featurizer) @ self.memory_keys.T
+        if self.neighbour_weight > 0 and self.neighbours > 0:
+            neighbour = _neighbour_scores(similarity, self.memory_scores, self.neighbours)
+            blended = (1 - self.neighbour_weight) * quality + self.neighbour_weight * neighbour
+            # Onboarded models have no recorded scores (NaN): their prediction stays the network's.
+            quality = np.where(np.isnan(neighbour), quality, blended)
+        if self.training.memory_weight <= 0:
+            return quality
         nearest = similarity.argmax(axis=1)
         hits = np.flatnonzero(
             similarity[np.arange(len(features)), nearest] >= self.training.memory_similarity
@@ -346,6 +390,8 @@ class Tier1Predictor:
             default_output_tokens=self.default_output_tokens[keep],
             memory_keys=self.memory_keys,
             memory_scores=None if self.memory_scores is None else self.memory_scores[:, keep],
+            neighbours=self.neighbours,
+            neighbour_weight=self.neighbour_weight,
             info=dict(self.info),
         )
 
@@ -369,6 +415,7 @@ class Tier1Predictor:
             "features": self.featurizer.config.to_dict(),
             "training": self.training.__dict__,
             "default_output_tokens": self.default_output_tokens.tolist(),
+            "neighbours": {"k": self.neighbours, "weight": self.neighbour_weight},
             "info": self.info,
         }
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -394,10 +441,15 @@ class Tier1Predictor:
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
             training = TrainingConfig(**config["training"])
-            # Predictors saved before the int8 encoder option embedded in full precision.
-            features = FeatureConfig(**{"quantized_encoder": False, **config["features"]})
+            # Predictors saved before the int8 / shallow encoder options embedded with the full float model.
+            features = FeatureConfig(
+                **{"quantized_encoder": False, "encoder_layers": None, **config["features"]}
+            )
             models, labels = list(config["models"]), list(config["task_labels"])
             default_tokens = config["default_output_tokens"]
+            # Predictors saved before the neighbour term have none.
+            neighbour_config = config.get("neighbours") or {"k": 0, "weight": 0.0}
+            neighbours, neighbour_weight = int(neighbour_config["k"]), float(neighbour_config["weight"])
         except (ValueError, KeyError, TypeError) as exc:
             raise PredictorFileError(f"{config_path} is corrupted or not a tier-1 config: {exc}") from exc
         if config.get("format_version") != FORMAT_VERSION:
@@ -426,6 +478,8 @@ class Tier1Predictor:
             info=config.get("info", {}),
             memory_keys=None if memory_keys is None else memory_keys.float().numpy(),
             memory_scores=None if memory_scores is None else memory_scores.numpy(),
+            neighbours=neighbours,
+            neighbour_weight=neighbour_weight,
         )
 
 
@@ -439,6 +493,68 @@ def _memory_keys(features: np.ndarray, featurizer: PromptFeaturizer) -> np.ndarr
     block = np.asarray(features[:, :width], dtype=np.float32)
     norms = np.linalg.norm(block, axis=1, keepdims=True)
     return block / np.maximum(norms, 1e-12)
+
+
+def _neighbour_scores(similarity: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Mean recorded score of each row's ``k`` most similar columns (NaN where every neighbour's is unknown)."""
+    k = min(k, similarity.shape[1])
+    nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: onboarded models
+        return np.nanmean(scores[nearest].astype(np.float64), axis=1)
+
+
+def _choose_neighbour_term(
+    members: Sequence[QualityNet],
+    x: np.ndarray,
+    scores: np.ndarray,
+    keys: np.ndarray,
+    cfg: TrainingConfig,
+) -> tuple[int, float, dict[str, float]]:
+    """Pick the neighbourhood size and blend weight with the lowest loss on the members' validation splits.
+
+    Each member's validation prompts are scored by that member and by neighbours drawn from its own training
+    prompts only, so nothing is judged on prompts it was fitted on. Returns ``(k, weight, losses)``; weight 0
+    (the network alone) when no blend helps or there is no validation split.
+    """
+    weights = sorted(set(cfg.neighbour_weights))
+    net_parts: list[np.ndarray] = []
+    neighbour_parts: dict[int, list[np.ndarray]] = {k: [] for k in cfg.neighbour_counts}
+    targets: list[np.ndarray] = []
+    for index, net in enumerate(members):
+        val_idx, train_idx = _validation_split(len(x), cfg, cfg.seed + index)
+        if not len(val_idx):
+            continue
+        with torch.inference_mode():
+            logits = net(torch.from_numpy(np.ascontiguousarray(x[val_idx], dtype=np.float32)))[0]
+        net_parts.append(torch.sigmoid(logits).numpy().astype(np.float64))
+        similarity = keys[val_idx] @ keys[train_idx].T
+        for k in cfg.neighbour_counts:
+            neighbour_parts[k].append(_neighbour_scores(similarity, scores[train_idx], k))
+        targets.append(scores[val_idx].astype(np.float64))
+    if not targets or max(weights) <= 0:
+        return 0, 0.0, {}
+    net_p, y = np.concatenate(net_parts), np.concatenate(targets)
+
+    def bce(p: np.ndarray) -> float:
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+    losses = {
+        (k, w): bce((1 - w) * net_p + w * np.concatenate(neighbour_parts[k]))
+        for k in cfg.neighbour_counts
+        for w in weights
+    }
+    k, weight = min(losses, key=losses.__getitem__)
+    report = {f"k={k},w={w}": round(loss, 5) for (k, w), loss in losses.items()}
+    return (k, weight, report) if weight > 0 else (0, 0.0, report)
+
+
+def _validation_split(n: int, cfg: TrainingConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One member's (validation, training) prompt indices: a seeded shuffle, ``validation_fraction`` held out."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * cfg.validation_fraction)) if n >= 20 else 0
+    return order[:n_val], order[n_val:]
 
 
 _PER_MODEL_PARAMETERS = ("quality_vectors", "quality_bias", "token_vectors", "token_bias")
@@ -529,10 +645,8 @@ def _train_member(
     """Train one network with its own seed and validation split; early-stop on validation quality loss."""
     torch.manual_seed(seed)
     x, scores = tensors[0], tensors[1]
-    n = len(x)
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * cfg.validation_fraction)) if n >= 20 else 0
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    val_idx, train_idx = _validation_split(len(x), cfg, seed)
+    n_val = len(val_idx)
     net = QualityNet(x.shape[1], scores.shape[1], n_tasks, cfg.hidden, cfg.model_dim, cfg.dropout).to(device)
     with torch.no_grad():
         # Start each model's bias at its base rate so early epochs learn differences, not averages.

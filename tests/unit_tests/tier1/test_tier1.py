@@ -219,7 +219,11 @@ def test_a_repeated_training_prompt_recalls_its_recorded_scores(
         training=TrainingConfig(n_members=2, max_epochs=60, patience=10, seed=3, memory_weight=0.0),
         features=LEXICAL,
     )
-    assert without_memory.memory_keys is None
+    # The neighbour term does not depend on the memory weight: only the repeat blend differs.
+    assert (without_memory.neighbours, without_memory.neighbour_weight) == (
+        predictor.neighbours,
+        predictor.neighbour_weight,
+    )
     net_only = without_memory.predict([seen]).quality[0]
     recalled = predictor.predict([seen]).quality[0]
     mathy = predictor.models.index("mathy")
@@ -237,3 +241,113 @@ def test_feature_config_segments_are_validated_and_survive_json() -> None:
     assert PromptFeaturizer(config).embedding_dimension == 384
     with pytest.raises(ValueError, match="embedded_segments"):
         FeatureConfig(embedded_segments=("middle",))
+
+
+def test_neighbour_term_is_chosen_on_validation_and_blends_the_nearest_training_scores(
+    predictor: Tier1Predictor, tmp_path: Path
+) -> None:
+    losses = predictor.info["neighbour_validation_bce"]
+    assert len(losses) == len(FAST.neighbour_counts) * len(FAST.neighbour_weights)
+    best = min(losses, key=losses.__getitem__)
+    chosen = f"k={predictor.neighbours},w={predictor.neighbour_weight}"
+    assert losses[best] == losses.get(chosen, losses[f"k={FAST.neighbour_counts[0]},w=0.0"])
+
+    # The blend by hand: the network's probability and the mean score of the k nearest training prompts.
+    fresh = prompts("math", 3, offset=500) + prompts("poem", 3, offset=500)
+    features = predictor.featurizer.transform(fresh)
+    predictor_copy = Tier1Predictor(
+        predictor.net,
+        models=predictor.models,
+        task_labels=predictor.task_labels,
+        featurizer=predictor.featurizer,
+        training=predictor.training,
+        default_output_tokens=predictor.default_output_tokens,
+        memory_keys=predictor.memory_keys,
+        memory_scores=predictor.memory_scores,
+        neighbours=5,
+        neighbour_weight=0.4,
+    )
+    no_term = (
+        Tier1Predictor(
+            predictor.net,
+            models=predictor.models,
+            task_labels=predictor.task_labels,
+            featurizer=predictor.featurizer,
+            training=TrainingConfig(n_members=2, memory_weight=0.0, neighbour_weights=(0.0,)),
+            default_output_tokens=predictor.default_output_tokens,
+        )
+        .predict_features(features)
+        .quality
+    )
+    keys = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    assert predictor.memory_keys is not None and predictor.memory_scores is not None
+    similarity = keys @ predictor.memory_keys.T
+    assert similarity.max() < predictor.training.memory_similarity  # no repeats: only the neighbour term
+    nearest = np.argsort(-similarity, axis=1)[:, :5]
+    expected = 0.6 * no_term + 0.4 * predictor.memory_scores[nearest].mean(axis=1)
+    np.testing.assert_allclose(predictor_copy.predict_features(features).quality, expected, atol=1e-6)
+
+    predictor_copy.save(tmp_path)
+    loaded = Tier1Predictor.load(tmp_path)
+    assert (loaded.neighbours, loaded.neighbour_weight) == (5, 0.4)
+    np.testing.assert_allclose(loaded.predict(fresh).quality, expected, atol=2e-3)
+
+
+def test_without_memory_and_neighbours_no_training_prompts_are_kept() -> None:
+    bare = Tier1Predictor.fit(
+        table(n=20),
+        training=TrainingConfig(
+            n_members=1, max_epochs=5, seed=1, memory_weight=0.0, neighbour_weights=(0.0,)
+        ),
+        features=LEXICAL,
+    )
+    assert bare.memory_keys is None and bare.neighbour_weight == 0.0
+    with pytest.raises(ValueError, match="neighbour_weights"):
+        TrainingConfig(neighbour_weights=(1.5,))
+    with pytest.raises(ValueError, match="neighbour_counts"):
+        TrainingConfig(neighbour_counts=(0,))
+    assert TrainingConfig(**json.loads(json.dumps(TrainingConfig().__dict__))) == TrainingConfig()
+
+
+def test_int8_encoder_really_runs_the_quantized_transformer() -> None:
+    import torch
+
+    full, int8 = PromptEncoder(), PromptEncoder(quantized=True)
+    transformer = int8._model()[0].auto_model
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in transformer.modules())
+    texts = [
+        "What is 17 times 23?",
+        "Write a haiku about autumn rain.",
+        "Which option is a noble gas? A) Ne B) Na",
+    ]
+    vectors, reference = int8.encode(texts), full.encode(texts)
+    cosine = (vectors * reference).sum(axis=1)
+    # Close to the float model, yet not equal to it: the int8 weights are what ran.
+    assert cosine.min() > 0.8 and np.abs(vectors - reference).max() > 1e-4
+    assert int8.model_id != full.model_id  # on-disk caches never mix the two
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_shallow_encoder_runs_only_its_first_layers_and_old_predictors_keep_the_full_model(
+    predictor: Tier1Predictor, tmp_path: Path
+) -> None:
+    shallow, full = PromptEncoder(layers=3, quantized=True), PromptEncoder(quantized=True)
+    assert len(shallow._model()[0].auto_model.encoder.layer) == 3
+    assert len(full._model()[0].auto_model.encoder.layer) == 6  # the two are separate model copies
+    assert shallow.model_id != full.model_id
+    texts = ["What is 17 times 23?", "Write a haiku about autumn rain."]
+    assert np.abs(shallow.encode(texts) - full.encode(texts)).max() > 1e-3
+    with pytest.raises(ValueError, match="at least 1"):
+        PromptEncoder(layers=0)
+    with pytest.raises(ValueError, match="only 6"):
+        PromptEncoder(layers=7).encode(["x"])
+    assert FeatureConfig().encoder_layers == 3
+    assert PromptFeaturizer(FeatureConfig(), shallow).encoder.layers == 3
+    # A predictor saved before the option existed was trained on the full float model, and is served with it.
+    predictor.save(tmp_path)
+    config = json.loads((tmp_path / "tier1.json").read_text())
+    for key in ("encoder_layers", "quantized_encoder"):
+        del config["features"][key]
+    (tmp_path / "tier1.json").write_text(json.dumps(config))
+    old = Tier1Predictor.load(tmp_path).featurizer.config
+    assert (old.encoder_layers, old.quantized_encoder) == (None, False)
