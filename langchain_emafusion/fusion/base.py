@@ -98,6 +98,9 @@ class FusionContext:
                     answer=candidate.answer if self.answers_expected else None,
                     others=others,
                     confidence=candidate.confidence,
+                    other_responses=[
+                        other.response for other in candidates if other.model != candidate.model
+                    ],
                 ),
                 self.task_probs,
             )
@@ -211,4 +214,11 @@ def available_strategies() -> list[str]:
 
 def _load_builtin() -> None:
     # Importing the modules registers them; done lazily so that base stays importable on its own.
-    from langchain_emafusion.fusion import cascade, select, single, synthesize, vote  # noqa: F401
+    from langchain_emafusion.fusion import (  # noqa: F401
+        cascade,
+        escalate,
+        select,
+        single,
+        synthesize,
+        vote,
+    )

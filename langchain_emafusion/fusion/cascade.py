@@ -32,12 +32,15 @@ class CascadeStrategy(FusionStrategy):
 
     name = "cascade"
 
-    def run(self, context: FusionContext) -> FusionOutcome:
-        """Run the cascade."""
-        cheapest = min(
+    def first_member(self, context: FusionContext) -> str:
+        """The member called first: the cheapest eligible one (ties: tier 1's order)."""
+        return min(
             context.ranked, key=lambda m: (context.expected_cost_usd.get(m, 0.0), context.ranked.index(m))
         )
-        candidates: list[Candidate] = list(context.call_many([cheapest]))
+
+    def run(self, context: FusionContext) -> FusionOutcome:
+        """Run the cascade."""
+        candidates: list[Candidate] = list(context.call_many([self.first_member(context)]))
         scale = context.utility_scale()
         skill = context.judge.selection_skill
         while len(candidates) < context.max_calls:

@@ -6,6 +6,10 @@ The judges the seed describes, combined in one calibrated logistic model:
   per-model, per-predicted-task reliability (the tier-1 task head's probabilities times the model);
 - **agreement**: the share of the other answers already in hand that match this one's answer key, and the
   strongest tier-1 prediction among the models that agree;
+- **cross-mentions** (numeric answers): whether the other responses that disagree write this answer's number
+  somewhere in their working, and whether this response writes theirs. A model that computed another's final
+  number on its way and then went one step further (or stopped one step short) is the common shape of a
+  disagreement on worked math problems, and which side of it the right answer lies on is learnable;
 - **text signals** of the answer itself (:mod:`~langchain_emafusion.fusion.signals`: arithmetic check, missing
   key, refusal, cut-off);
 - **token-logprob confidence** where a local model reports it (``confidence`` = exp(mean logprob)).
@@ -17,6 +21,7 @@ trained on), so the probabilities stay honest, and it is saved as plain JSON nex
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +54,8 @@ class JudgeInput:
     """The other answers in hand: (answer key, tier-1 predicted quality of its model)."""
     confidence: float | None = None
     """Token-logprob confidence reported by a local model (exp of the mean token logprob), if any."""
+    other_responses: Sequence[str | None] = field(default_factory=tuple)
+    """The other answers' response texts, in the order of ``others`` (for the cross-mention terms)."""
 
 
 class AnswerJudge:
@@ -63,6 +70,7 @@ class AnswerJudge:
         weights: np.ndarray | None = None,
         bias: float = 0.0,
         selection_skill: float = 0.5,
+        cross_mentions: bool = True,
     ) -> None:
         """Create a judge (untrained unless ``weights`` is given).
 
@@ -74,10 +82,12 @@ class AnswerJudge:
             bias: Logistic intercept.
             selection_skill: Measured share of two-answer disagreements (exactly one right) in which the judge
                 prefers the right answer; used to value a further call.
+            cross_mentions: Include the cross-mention terms (judges saved before them have none).
         """
         self.models = list(models)
         self.task_labels = list(task_labels)
         self.answers_expected = answers_expected
+        self.cross_mentions = cross_mentions
         self.weights = np.zeros(len(self.feature_names())) if weights is None else np.asarray(weights, float)
         self.bias = float(bias)
         self.selection_skill = float(selection_skill)
@@ -91,6 +101,11 @@ class AnswerJudge:
         names = ["tier1_logit", *(f"model={m}" for m in self.models)]
         names += [f"model={m}&task={t}" for m in self.models for t in self.task_labels]
         names += ["has_others", "agree_share", "agree_best_logit", "confidence", "has_confidence"]
+        if self.cross_mentions:
+            # Shared terms, and per-model ones: what "the other side wrote my number" says depends on who
+            # wrote it (a strong model that computed it on the way, a weak one that stopped there).
+            names += list(_CROSS_MENTION_NAMES)
+            names += [f"model={m}&{name}" for m in self.models for name in _CROSS_MENTION_NAMES]
         return names + list(SIGNAL_NAMES)
 
     def features(self, item: JudgeInput, task_probs: np.ndarray | None = None) -> np.ndarray:
@@ -112,6 +127,13 @@ class AnswerJudge:
             _logit(item.confidence) / 4.0 if item.confidence is not None else 0.0,
             1.0 if item.confidence is not None else 0.0,
         ]
+        if self.cross_mentions:
+            cross = _cross_mentions(item)
+            per_model = np.zeros(n_models * len(cross))
+            if item.model in self.models:
+                m = self.models.index(item.model)
+                per_model[m * len(cross) : (m + 1) * len(cross)] = cross
+            agreement += [*cross, *per_model]
         signals = response_signals(item.response, item.answer, answers_expected=self.answers_expected)
         return np.concatenate([[_logit(item.predicted_quality) / 4.0], one_hot, by_task, agreement, signals])
 
@@ -137,6 +159,7 @@ class AnswerJudge:
             "weights": [float(w) for w in self.weights],
             "bias": self.bias,
             "selection_skill": self.selection_skill,
+            "cross_mentions": self.cross_mentions,
         }
 
     @classmethod
@@ -154,9 +177,52 @@ class AnswerJudge:
                 weights=np.asarray(data["weights"], float),
                 bias=float(data["bias"]),
                 selection_skill=float(data["selection_skill"]),
+                # Judges saved before the cross-mention terms have none.
+                cross_mentions=bool(data.get("cross_mentions", False)),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a saved answer judge: {exc}") from exc
         if judge.feature_names() != list(data.get("feature_names", [])):
             raise ValueError("saved answer judge has a different feature list than this version")
         return judge
+
+
+_CROSS_MENTION_NAMES = ("mentioned_by_others", "mentions_others", "has_numeric_disagreement")
+_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def _number_key(text: str) -> str | None:
+    """A canonical form of a number ("1,200.0" → "1200"), or None when ``text`` is not one."""
+    try:
+        value = float(text.replace(",", "").replace("$", "").strip())
+    except ValueError:
+        return None
+    return f"{value:.10g}" if math.isfinite(value) else None
+
+
+def _numbers_in(text: str | None) -> set[str]:
+    keys = (_number_key(match) for match in _NUMBER_RE.findall(text or ""))
+    return {key for key in keys if key is not None}
+
+
+def _cross_mentions(item: JudgeInput) -> list[float]:
+    """Shares of the disagreeing numeric answers in hand: that write this one's number, that this one writes.
+
+    Only other answers with a different numeric key count (agreement has its own terms); all zero when this
+    answer is not a number or no other answer disagrees with it numerically.
+    """
+    own = _number_key(item.answer) if item.answer is not None else None
+    if own is None:
+        return [0.0, 0.0, 0.0]
+    responses = list(item.other_responses) + [None] * (len(item.others) - len(item.other_responses))
+    disagreeing = [
+        (key, response)
+        for (answer, _), response in zip(item.others, responses, strict=False)
+        if answer is not None and (key := _number_key(answer)) is not None and key != own
+    ]
+    if not disagreeing:
+        return [0.0, 0.0, 0.0]
+    own_numbers = _numbers_in(item.response)
+    mentioned_by = sum(own in _numbers_in(response) for _, response in disagreeing if response is not None)
+    mentions = sum(key in own_numbers for key, _ in disagreeing)
+    return [mentioned_by / len(disagreeing), mentions / len(disagreeing), 1.0]

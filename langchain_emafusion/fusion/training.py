@@ -6,9 +6,13 @@
 2. **Judge.** One row per (prompt, model): tier 1's out-of-fold prediction, the answer's text signals and, where
    the table has answer keys, agreement with one or all other answers; the target is the row's score.
 3. **Strategy table.** Every replayable strategy is replayed on (a sample of) the training prompts with those
-   predictions, at every knob setting; for each predicted task and knob the strategy with the best mean
-   utility (score − knob × cost as a share of the priciest model's mean cost) is kept, provided it beats
-   ``single`` by more than its standard error. Tasks with few prompts use the table-wide choice.
+   predictions, at every knob setting, each fold judged by a judge fitted on the other folds (so the table is
+   chosen on judgements as good as those on new prompts, not on a judge's fit to its own rows); for each
+   predicted task and knob the strategy with the best mean utility (score − knob × cost as a share of the
+   priciest model's mean cost) is kept, provided it beats ``single`` by more than its standard error. Tasks
+   with few prompts use the table-wide choice. A table with neither response texts nor answer keys gets
+   ``single`` throughout: there a called answer tells the judge nothing tier 1 did not already predict, so
+   calling more members can only cost more.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class OutOfFold:
     output_tokens: np.ndarray
     task_probs: np.ndarray | None
     task_labels: list[str]
+    fold: np.ndarray
+    """(n,) the fold each prompt was held out in."""
 
 
 def out_of_fold_predictions(
@@ -78,9 +84,11 @@ def out_of_fold_predictions(
     quality = np.zeros((n, n_models))
     tokens = np.ones((n, n_models))
     task_probs = np.zeros((n, len(labels))) if labels else None
+    fold_of = np.zeros(n, dtype=np.int64)
     config = dataclasses.replace(training, n_members=members)
     for fold in range(folds):
         held = order[fold::folds]
+        fold_of[held] = fold
         held_set = set(held.tolist())
         kept = [table.prompt_ids[p] for p in range(n) if p not in held_set]
         predictor = Tier1Predictor.fit(table.subset(kept), training=config, featurizer=featurizer)
@@ -91,16 +99,23 @@ def out_of_fold_predictions(
         if task_probs is not None and predicted.task_probs is not None:
             for j, label in enumerate(predictor.task_labels):
                 task_probs[held, labels.index(label)] = predicted.task_probs[:, j]
-    return OutOfFold(quality, tokens, task_probs, labels)
+    return OutOfFold(quality, tokens, task_probs, labels, fold_of)
 
 
 def _judge_rows(
-    table: OutcomeTable, oof: OutOfFold, judge: AnswerJudge, *, limit: int, seed: int
+    table: OutcomeTable,
+    oof: OutOfFold,
+    judge: AnswerJudge,
+    *,
+    limit: int,
+    seed: int,
+    prompts: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     n_models = len(table.models)
     features, targets = [], []
-    pairs = [(p, m) for p in range(table.n_prompts) for m in range(n_models)]
+    chosen = range(table.n_prompts) if prompts is None else prompts
+    pairs = [(p, m) for p in chosen for m in range(n_models)]
     if len(pairs) > limit:
         pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), size=limit, replace=False))]
     for p, m in pairs:
@@ -112,12 +127,18 @@ def _judge_rows(
             others = [o for o in range(n_models) if o != m]
             one = int(rng.choice(others))
             variants.append(
-                dataclasses.replace(base, others=[(table.answers[p][one], float(oof.quality[p, one]))])
+                dataclasses.replace(
+                    base,
+                    others=[(table.answers[p][one], float(oof.quality[p, one]))],
+                    other_responses=[table.row(p, one).response],
+                )
             )
             if len(others) >= 2:
                 variants.append(
                     dataclasses.replace(
-                        base, others=[(table.answers[p][o], float(oof.quality[p, o])) for o in others]
+                        base,
+                        others=[(table.answers[p][o], float(oof.quality[p, o])) for o in others],
+                        other_responses=[table.row(p, o).response for o in others],
                     )
                 )
         for item in variants:
@@ -126,11 +147,19 @@ def _judge_rows(
     return np.asarray(features), np.asarray(targets)
 
 
-def _selection_skill(table: OutcomeTable, oof: OutOfFold, judge: AnswerJudge, *, seed: int) -> float:
+def _selection_skill(
+    table: OutcomeTable,
+    oof: OutOfFold,
+    judge: AnswerJudge,
+    *,
+    seed: int,
+    prompts: Sequence[int] | None = None,
+) -> float:
     """Share of two-answer disagreements (exactly one right) where the judge prefers the right answer."""
     rng = np.random.default_rng(seed + 1)
     wins = total = 0
-    for p in rng.permutation(table.n_prompts)[:3000]:
+    pool = np.arange(table.n_prompts) if prompts is None else np.asarray(prompts)
+    for p in rng.permutation(pool)[:3000]:
         right = [m for m in range(len(table.models)) if table.scores[p, m] >= 0.5]
         wrong = [m for m in range(len(table.models)) if table.scores[p, m] < 0.5]
         if not right or not wrong:
@@ -150,6 +179,7 @@ def _selection_skill(table: OutcomeTable, oof: OutOfFold, judge: AnswerJudge, *,
                         float(oof.quality[p, other]),
                     )
                 ],
+                other_responses=[table.row(p, other).response],
             )
             scores.append(judge.probability(item, probs))
         total += 1
@@ -185,45 +215,66 @@ def fit_tier2(
         table, featurizer=featurizer, training=training, folds=cfg.folds, members=cfg.fold_members
     )
     answers_expected = table.has_answers and len(table.models) >= 2
-    judge = AnswerJudge(table.models, oof.task_labels, answers_expected=answers_expected)
-    x, y = _judge_rows(table, oof, judge, limit=cfg.judge_rows, seed=training.seed)
-    judge.fit(x, y, seed=training.seed)
-    judge.selection_skill = _selection_skill(table, oof, judge, seed=training.seed)
 
-    # Replay every strategy on a sample of the training prompts with the out-of-fold predictions.
+    def fitted_judge(prompts: Sequence[int] | None) -> tuple[AnswerJudge, int]:
+        judge = AnswerJudge(table.models, oof.task_labels, answers_expected=answers_expected)
+        x, y = _judge_rows(table, oof, judge, limit=cfg.judge_rows, seed=training.seed, prompts=prompts)
+        judge.fit(x, y, seed=training.seed)
+        judge.selection_skill = _selection_skill(table, oof, judge, seed=training.seed, prompts=prompts)
+        return judge, len(y)
+
+    judge, judge_rows = fitted_judge(None)
+    informative = answers_expected or any(
+        table.row(p, m).response for p in range(table.n_prompts) for m in range(len(table.models))
+    )
+
+    # Replay every strategy on a sample of the training prompts with the out-of-fold predictions, each fold
+    # judged by a judge that never saw its rows.
     rng = np.random.default_rng(training.seed + 2)
     sample = sorted(rng.permutation(table.n_prompts)[: cfg.strategy_prompts].tolist())
-    replay_table = table.subset([table.prompt_ids[p] for p in sample])
+    sample_folds = [[p for p in sample if oof.fold[p] == fold] for fold in range(int(oof.fold.max()) + 1)]
+    sample = [p for ps in sample_folds for p in ps]
     tier1 = Tier1Policy(predictor=_NoPredictor(table.models))  # type: ignore[arg-type]
     for p in sample:
         probs = None if oof.task_probs is None else oof.task_probs[p]
         tier1.remember(table.prompts[p], oof.quality[p], oof.output_tokens[p], probs)
     cards = replay_cards(table)
     reference_cost = float(table.costs.mean(axis=0).max()) or 1.0
-    placeholder = Tier2Model(
-        judge, knob_values, {ALL_TASKS: ["single"] * len(knob_values)}, answers_expected, cfg.max_calls
-    )
+    everything_single = {ALL_TASKS: ["single"] * len(knob_values)}
     names = [
         name
         for name in available_strategies()
-        if not get_strategy(name).live_only and (name != "vote" or answers_expected)
+        if not get_strategy(name).live_only
+        and (name != "vote" or answers_expected)
+        and (name == "single" or informative)
     ]
-    utility: dict[str, np.ndarray] = {}
-    for name in names:
-        run = replay(
-            FusionPolicy(tier1, placeholder, force_strategy=name),
-            replay_table,
-            cards,
-            settings=knob_values,
-            progress=progress,
-        )
-        utility[name] = np.stack(
-            [
-                s.correct - knob * s.cost_usd / reference_cost
-                for knob, s in zip(knob_values, run.settings, strict=True)
-            ],
-            axis=1,
-        )  # (prompts, knobs)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for fold_prompts in sample_folds:
+        if not fold_prompts:
+            continue
+        held = set(fold_prompts)
+        fold_judge, _ = fitted_judge([p for p in range(table.n_prompts) if p not in held])
+        placeholder = Tier2Model(fold_judge, knob_values, everything_single, answers_expected, cfg.max_calls)
+        replay_table = table.subset([table.prompt_ids[p] for p in fold_prompts])
+        for name in names:
+            run = replay(
+                FusionPolicy(tier1, placeholder, force_strategy=name),
+                replay_table,
+                cards,
+                settings=knob_values,
+                progress=progress,
+            )
+            parts[name].append(
+                np.stack(
+                    [
+                        s.correct - knob * s.cost_usd / reference_cost
+                        for knob, s in zip(knob_values, run.settings, strict=True)
+                    ],
+                    axis=1,
+                )  # (prompts of this fold, knobs)
+            )
+    utility = {name: np.concatenate(values) for name, values in parts.items()}
+    placeholder = Tier2Model(judge, knob_values, everything_single, answers_expected, cfg.max_calls)
     tasks = [
         placeholder.predicted_task(None if oof.task_probs is None else oof.task_probs[p]) for p in sample
     ]
@@ -237,7 +288,14 @@ def fit_tier2(
         "folds": cfg.folds,
         "fold_members": cfg.fold_members,
         "strategy_prompts": len(sample),
-        "judge_rows": int(len(y)),
+        "judge_rows": judge_rows,
+        "judged_out_of_fold": True,
+        "multi_call_strategies": (
+            "replayed"
+            if informative
+            else "skipped: the table has no response texts or answer keys, so a called answer tells the "
+            "judge nothing tier 1 had not predicted"
+        ),
         "selection_skill": round(judge.selection_skill, 4),
         "training_utility": {
             name: [round(float(v), 5) for v in values.mean(axis=0)] for name, values in utility.items()

@@ -98,6 +98,72 @@ def test_agreement_raises_the_judged_confidence() -> None:
     assert agreeing > 0.9 and disagreeing < 0.1
 
 
+def test_cross_mentions_let_the_judge_side_with_a_weaker_model_whose_number_the_stronger_wrote() -> None:
+    """`strong` is right 70% of the time; when it is wrong it has written `weak`'s (right) number on its way."""
+    rng = np.random.default_rng(0)
+    judges = {
+        flag: AnswerJudge(["strong", "weak"], answers_expected=True, cross_mentions=flag)
+        for flag in (True, False)
+    }
+    pairs = []
+    for i in range(400):
+        truth, slip = 10 + i, 1000 + i
+        # Both of strong's kinds of answer have two correct steps and the same length; only what it mentions differs.
+        if rng.random() < 0.7:  # strong right, weak wrong with an unrelated number
+            strong = (
+                f"{truth - 4} + 4 = {truth}, then {truth} + 000 = {truth}. The answer is {truth}.",
+                str(truth),
+                1.0,
+            )
+            weak = (f"So {slip:,}.", str(slip), 0.0)
+        else:  # strong went one step too far, past the weak model's right answer
+            strong = (
+                f"{truth - 4} + 4 = {truth}, then {truth} + 990 = {slip}. The answer is {slip}.",
+                str(slip),
+                0.0,
+            )
+            weak = (f"So {truth:,}.", str(truth), 1.0)
+        pairs.append((strong, weak))
+
+    def inputs(strong: tuple, weak: tuple) -> tuple[JudgeInput, JudgeInput]:
+        return (
+            JudgeInput(
+                "strong", 0.7, strong[0], strong[1], others=[(weak[1], 0.3)], other_responses=[weak[0]]
+            ),
+            JudgeInput("weak", 0.3, weak[0], weak[1], others=[(strong[1], 0.7)], other_responses=[strong[0]]),
+        )
+
+    picks = {}
+    for flag, judge in judges.items():
+        rows, targets = [], []
+        for strong, weak in pairs[:300]:
+            for item, target in zip(inputs(strong, weak), (strong[2], weak[2]), strict=True):
+                rows.append(judge.features(item))
+                targets.append(target)
+        judge.fit(np.array(rows), np.array(targets))
+        right = 0
+        for strong, weak in pairs[300:]:
+            a, b = inputs(strong, weak)
+            right += (strong if judge.probability(a) > judge.probability(b) else weak)[2]
+        picks[flag] = right / 100
+    assert picks[False] == pytest.approx(np.mean([s[2] for s, _ in pairs[300:]]))  # always the strong model
+    assert picks[True] == 1.0
+    # "1,200", "1200.0" and "$1200" are one number; letters are not numbers, so option answers get no terms.
+    judge = judges[True]
+    names = judge.feature_names()
+    mentioned = names.index("mentioned_by_others")
+    item = JudgeInput(
+        "weak", 0.5, "x", "1200", others=[("1300", 0.5)], other_responses=["first $1,200.0, then 1300"]
+    )
+    assert list(judge.features(item)[mentioned : mentioned + 3]) == [1.0, 0.0, 1.0]
+    letters = JudgeInput("weak", 0.5, "x", "B", others=[("C", 0.5)], other_responses=["B is wrong, C"])
+    assert list(judge.features(letters)[mentioned : mentioned + 3]) == [0.0, 0.0, 0.0]
+    # Judges saved before the cross-mention terms load without them.
+    old = judges[False].to_json()
+    del old["cross_mentions"]
+    assert AnswerJudge.from_json(old).feature_names() == judges[False].feature_names()
+
+
 # --- strategies -------------------------------------------------------------------------------------------
 class Recorder:
     """A fake ``call_many``: fixed answers per model; records the call steps."""
@@ -135,7 +201,7 @@ def _tier1_only_judge() -> AnswerJudge:
 
 
 def test_registry_lists_every_strategy_and_rejects_unknown_names() -> None:
-    assert available_strategies() == ["cascade", "select", "single", "synthesize", "vote"]
+    assert available_strategies() == ["cascade", "escalate", "select", "single", "synthesize", "vote"]
     with pytest.raises(UnknownStrategyError, match="registered"):
         get_strategy("nope")
     with pytest.raises(ValueError):
@@ -150,6 +216,22 @@ def test_cascade_escalates_when_worth_it_and_stops_when_the_knob_says_so() -> No
     thrifty = Recorder({"cheap": "1", "mid": "2", "big": "3"})
     outcome = get_strategy("cascade").run(_context(thrifty, knob=100.0))
     assert thrifty.steps == [["cheap"]] and outcome.chosen == "cheap"
+
+
+def test_escalate_starts_from_tier_1s_choice_and_adds_a_call_only_when_the_judge_doubts_it() -> None:
+    sure = Recorder({"cheap": "1", "mid": "2", "big": "3"})
+    outcome = get_strategy("escalate").run(
+        _context(sure, knob=0.05, quality={"cheap": 0.5, "mid": 0.6, "big": 0.99})
+    )
+    assert sure.steps == [["big"]] and outcome.chosen == "big" and outcome.strategy == "escalate"
+    doubtful = Recorder({"cheap": "1", "mid": "2", "big": "3"})
+    quality = {"cheap": 0.5, "mid": 0.45, "big": 0.55}
+    outcome = get_strategy("escalate").run(_context(doubtful, knob=0.05, quality=quality))
+    # Tier 1's pick first; a doubtful answer is worth a cheap second opinion, which the cascade would call first.
+    assert doubtful.steps[0] == ["big"] and len(doubtful.steps) >= 2 and "cheap" in doubtful.steps[1]
+    cascade = Recorder({"cheap": "1", "mid": "2", "big": "3"})
+    get_strategy("cascade").run(_context(cascade, knob=0.05, quality=quality))
+    assert cascade.steps[0] == ["cheap"]
 
 
 def test_vote_weights_agreeing_answers_and_select_ignores_keys() -> None:
