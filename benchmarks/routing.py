@@ -125,6 +125,16 @@ def markdown(reports: list[dict[str, Any]]) -> str:
                 f"(95% bootstrap interval over test prompts {versus['ci95_low']:+.4f} … {versus['ci95_high']:+.4f}, "
                 f"{versus['resamples']} resamples)."
             )
+        against = report.get("vs_best_baseline")
+        if against:
+            for name in ("emafusion", "tier1"):
+                if name in against:
+                    gap = against[name]
+                    lines.append(
+                        f"{name} − {against['baseline']} (the best baseline by AUC): {gap['auc_difference']:+.4f} "
+                        f"({gap['ci95_low']:+.4f} … {gap['ci95_high']:+.4f})."
+                    )
+        if versus:
             strategies = report["policy_manifest"].get("tier2", {}).get("strategies", {})
             if strategies:
                 lines.append(

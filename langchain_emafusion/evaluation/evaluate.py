@@ -56,6 +56,16 @@ def evaluate_policies(
         report["emafusion_vs_tier1"] = auc_difference_interval(
             test, by_name["emafusion"], by_name["tier1"], report
         )
+    ours = [name for name in ("emafusion", "tier1") if name in by_name]
+    others = [name for name in names if name not in ("emafusion", "tier1")]
+    if ours and others:
+        # How far each of ours is from the strongest baseline, with the same bootstrap (the noise of a win or
+        # a loss on a test split of a few hundred prompts).
+        best = max(others, key=lambda name: report["policies"][name]["auc_normalized"])
+        report["vs_best_baseline"] = {
+            "baseline": best,
+            **{name: auc_difference_interval(test, by_name[name], by_name[best], report) for name in ours},
+        }
     return report
 
 

@@ -26,11 +26,16 @@ __all__ = ["SelectionCaps", "Selection", "select_models", "KNOB_SETTINGS"]
 
 KNOB_SETTINGS: list[float] = [
     0.0,
+    0.01,
     0.02,
+    0.035,
     0.05,
+    0.075,
     0.1,
+    0.125,
     0.15,
     0.2,
+    0.25,
     0.3,
     0.4,
     0.5,
@@ -42,7 +47,8 @@ KNOB_SETTINGS: list[float] = [
     5.0,
     100.0,
 ]
-"""Knob values swept for a frontier."""
+"""Knob values swept for a frontier: dense below 0.3, where one expensive model's cost share is traded
+against a few points of accuracy (a step from 0.1 to 0.15 can move a cascade's escalation rate by 15%)."""
 
 
 @dataclass(frozen=True)
