@@ -78,6 +78,14 @@ def main() -> None:
             f"| {name} | {figures['accuracy_at_best_single_cost']:.4f} | "
             f"{'never' if ratio is None else f'{ratio:.3f}'} | {figures['auc_normalized']:.4f} |"
         )
+    lines += [
+        "",
+        "Note: an onboarded model's predicted quality is the network's alone — the other models' predictions also",
+        "blend in their recorded scores on the nearest training prompts, which the new model does not have — and",
+        "50–200 probes calibrate it less well than a full training run; where the held-out model is a mid-priced",
+        "near-duplicate of the others, routing without it can score a higher AUC than routing with a roughly",
+        "calibrated copy of it.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.write_text(text)

@@ -91,8 +91,9 @@ def markdown(reports: list[dict[str, Any]]) -> str:
         "best frontier accuracy at ≤ the best single model's cost; `cost ratio`: cheapest frontier cost reaching",
         "the best single model's accuracy ÷ its cost; `AUC`: normalized area under the frontier's upper envelope",
         "between the cheapest and the best single model's cost. `emafusion` is the whole system `emafusion train`",
-        "saves (tier 1's predictor and budget-aware selector, then tier 2's learned strategy: single, cascade with",
-        "judges, weighted vote or selection); `tier1` is its routing-only half, from the same training run.",
+        "saves (tier 1's predictor and budget-aware selector, then tier 2's learned strategy: single, cascade or",
+        "escalation with judges, weighted vote or selection); `tier1` is its routing-only half, from the same",
+        "training run. Intervals: 95% bootstrap over the test prompts (300 resamples).",
     ]
     for report in reports:
         best = report["best_single_model"]
