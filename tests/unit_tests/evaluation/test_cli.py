@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -64,6 +65,16 @@ def test_train_then_eval_with_baselines_and_plot(tmp_path: Path) -> None:
         "cascade",
     ]
     assert report["emafusion_vs_tier1"]["ci95_low"] <= report["emafusion_vs_tier1"]["auc_difference"]
+    against = report["vs_best_baseline"]
+    assert against["baseline"] in {"random", "knn-router", "linear-router", "cascade"}
+    best_baseline_auc = report["policies"][against["baseline"]]["auc_normalized"]
+    assert against["tier1"]["auc_difference"] == pytest.approx(
+        report["policies"]["tier1"]["auc_normalized"] - best_baseline_auc
+    )
+    assert (
+        "emafusion − tier1 AUC" in evaluated.output
+        and f"tier1 − {against['baseline']} AUC" in evaluated.output
+    )
     assert report["policies"]["emafusion"]["accuracy_at_best_single_cost"] == 1.0
     assert report["baselines_skipped"] == ["majority-vote"]
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -76,6 +87,7 @@ def test_train_then_eval_with_baselines_and_plot(tmp_path: Path) -> None:
     )
     assert alone.exit_code == 0, alone.output
     assert list(json.loads(report_path.read_text())["policies"]) == ["emafusion", "tier1"]
+    assert "vs_best_baseline" not in json.loads(report_path.read_text())
 
 
 def test_eval_reports_a_bad_table_cleanly(tmp_path: Path) -> None:
