@@ -300,6 +300,16 @@ class Tier1Predictor:
         """Blend in the neighbour term, then the recorded scores of a training prompt the prompt repeats."""
         if self.memory_keys is None or self.memory_scores is None or not len(features):
             return quality
+        # In row blocks: a (prompts × training prompts) similarity matrix of a large batch would not fit.
+        return np.concatenate(
+            [
+                self._recall_block(features[start : start + _BLOCK], quality[start : start + _BLOCK])
+                for start in range(0, len(features), _BLOCK)
+            ]
+        )
+
+    def _recall_block(self, features: np.ndarray, quality: np.ndarray) -> np.ndarray:
+        assert self.memory_keys is not None and self.memory_scores is not None
         similarity = _memory_keys(features, self.featurizer) @ self.memory_keys.T
         if self.neighbour_weight > 0 and self.neighbours > 0:
             neighbour = _neighbour_scores(similarity, self.memory_scores, self.neighbours)
@@ -483,6 +493,8 @@ class Tier1Predictor:
         )
 
 
+_BLOCK = 1024
+"""Prompts per block of the neighbour/memory similarity matrix (1024 × 100k training prompts ≈ 400 MB)."""
 _MEMORY_KEYS = "memory.keys"
 _MEMORY_SCORES = "memory.scores"
 
@@ -528,9 +540,11 @@ def _choose_neighbour_term(
         with torch.inference_mode():
             logits = net(torch.from_numpy(np.ascontiguousarray(x[val_idx], dtype=np.float32)))[0]
         net_parts.append(torch.sigmoid(logits).numpy().astype(np.float64))
-        similarity = keys[val_idx] @ keys[train_idx].T
-        for k in cfg.neighbour_counts:
-            neighbour_parts[k].append(_neighbour_scores(similarity, scores[train_idx], k))
+        for start in range(0, len(val_idx), _BLOCK):
+            # In row blocks, as in prediction: the full similarity matrix of a large table would not fit.
+            similarity = keys[val_idx[start : start + _BLOCK]] @ keys[train_idx].T
+            for k in cfg.neighbour_counts:
+                neighbour_parts[k].append(_neighbour_scores(similarity, scores[train_idx], k))
         targets.append(scores[val_idx].astype(np.float64))
     if not targets or max(weights) <= 0:
         return 0, 0.0, {}

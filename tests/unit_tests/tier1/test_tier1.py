@@ -351,3 +351,26 @@ def test_a_shallow_encoder_runs_only_its_first_layers_and_old_predictors_keep_th
     (tmp_path / "tier1.json").write_text(json.dumps(config))
     old = Tier1Predictor.load(tmp_path).featurizer.config
     assert (old.encoder_layers, old.quantized_encoder) == (None, False)
+
+
+def test_neighbour_and_memory_terms_are_the_same_in_row_blocks(
+    predictor: Tier1Predictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import langchain_emafusion.tier1.predictor as module
+
+    features = predictor.featurizer.transform(list(table().prompts[:50]) + prompts("poem", 20, offset=900))
+    blended = Tier1Predictor(
+        predictor.net,
+        models=predictor.models,
+        task_labels=predictor.task_labels,
+        featurizer=predictor.featurizer,
+        training=predictor.training,
+        default_output_tokens=predictor.default_output_tokens,
+        memory_keys=predictor.memory_keys,
+        memory_scores=predictor.memory_scores,
+        neighbours=7,
+        neighbour_weight=0.3,
+    )
+    whole = blended.predict_features(features).quality
+    monkeypatch.setattr(module, "_BLOCK", 9)  # 70 prompts in 8 blocks, the last one short
+    np.testing.assert_allclose(blended.predict_features(features).quality, whole, atol=1e-12)
