@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["normalize_number", "extract_final_number", "extract_choice_letter"]
+__all__ = ["normalize_number", "numbers_in", "extract_final_number", "extract_choice_letter"]
 
 _NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
 # Markers that introduce a final answer, most explicit first: GSM8K's "#### 18", LaTeX's \boxed{18},
@@ -47,6 +47,12 @@ def normalize_number(text: str) -> str | None:
     if value == value.to_integral_value():
         return str(int(value))
     return format(value.normalize(), "f")
+
+
+def numbers_in(text: str | None) -> set[str]:
+    """Every number written in ``text``, normalized (see :func:`normalize_number`)."""
+    keys = (normalize_number(match) for match in _ANY_NUMBER.findall(text or ""))
+    return {key for key in keys if key is not None}
 
 
 def extract_final_number(text: str | None) -> str | None:

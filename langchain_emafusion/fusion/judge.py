@@ -21,13 +21,13 @@ trained on), so the probabilities stay honest, and it is saved as plain JSON nex
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from langchain_emafusion.evaluation.extractors import normalize_number, numbers_in
 from langchain_emafusion.fusion.signals import SIGNAL_NAMES, response_signals
 
 __all__ = ["AnswerJudge", "JudgeInput"]
@@ -188,21 +188,6 @@ class AnswerJudge:
 
 
 _CROSS_MENTION_NAMES = ("mentioned_by_others", "mentions_others", "has_numeric_disagreement")
-_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def _number_key(text: str) -> str | None:
-    """A canonical form of a number ("1,200.0" → "1200"), or None when ``text`` is not one."""
-    try:
-        value = float(text.replace(",", "").replace("$", "").strip())
-    except ValueError:
-        return None
-    return f"{value:.10g}" if math.isfinite(value) else None
-
-
-def _numbers_in(text: str | None) -> set[str]:
-    keys = (_number_key(match) for match in _NUMBER_RE.findall(text or ""))
-    return {key for key in keys if key is not None}
 
 
 def _cross_mentions(item: JudgeInput) -> list[float]:
@@ -211,18 +196,18 @@ def _cross_mentions(item: JudgeInput) -> list[float]:
     Only other answers with a different numeric key count (agreement has its own terms); all zero when this
     answer is not a number or no other answer disagrees with it numerically.
     """
-    own = _number_key(item.answer) if item.answer is not None else None
+    own = normalize_number(item.answer) if item.answer is not None else None
     if own is None:
         return [0.0, 0.0, 0.0]
     responses = list(item.other_responses) + [None] * (len(item.others) - len(item.other_responses))
     disagreeing = [
         (key, response)
         for (answer, _), response in zip(item.others, responses, strict=False)
-        if answer is not None and (key := _number_key(answer)) is not None and key != own
+        if answer is not None and (key := normalize_number(answer)) is not None and key != own
     ]
     if not disagreeing:
         return [0.0, 0.0, 0.0]
-    own_numbers = _numbers_in(item.response)
-    mentioned_by = sum(own in _numbers_in(response) for _, response in disagreeing if response is not None)
+    own_numbers = numbers_in(item.response)
+    mentioned_by = sum(own in numbers_in(response) for _, response in disagreeing if response is not None)
     mentions = sum(key in own_numbers for key, _ in disagreeing)
     return [mentioned_by / len(disagreeing), mentions / len(disagreeing), 1.0]

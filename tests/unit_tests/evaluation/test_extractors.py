@@ -6,6 +6,7 @@ from langchain_emafusion.evaluation.extractors import (
     extract_choice_letter,
     extract_final_number,
     normalize_number,
+    numbers_in,
 )
 
 
@@ -31,6 +32,11 @@ def test_normalize_number() -> None:
     assert normalize_number("$1,000.00") == "1000"
     assert normalize_number("0.50") == "0.5"
     assert normalize_number("abc") is None
+
+
+def test_numbers_in_collects_every_written_number_normalized() -> None:
+    assert numbers_in("First $1,200.0, then 1200 + 0.50 = 1200.5; so -3.") == {"1200", "0.5", "1200.5", "-3"}
+    assert numbers_in(None) == set() and numbers_in("no digits") == set()
 
 
 @pytest.mark.parametrize(
