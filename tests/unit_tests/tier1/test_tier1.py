@@ -243,6 +243,24 @@ def test_feature_config_segments_are_validated_and_survive_json() -> None:
         FeatureConfig(embedded_segments=("middle",))
 
 
+def _same_networks(
+    predictor: Tier1Predictor, *, neighbours: int, neighbour_weight: float, memory: bool = True
+) -> Tier1Predictor:
+    """The predictor's networks with another neighbour term, and without any training-prompt memory if asked."""
+    return Tier1Predictor(
+        predictor.net,
+        models=predictor.models,
+        task_labels=predictor.task_labels,
+        featurizer=predictor.featurizer,
+        training=predictor.training,
+        default_output_tokens=predictor.default_output_tokens,
+        memory_keys=predictor.memory_keys if memory else None,
+        memory_scores=predictor.memory_scores if memory else None,
+        neighbours=neighbours,
+        neighbour_weight=neighbour_weight,
+    )
+
+
 def test_neighbour_term_is_chosen_on_validation_and_blends_the_nearest_training_scores(
     predictor: Tier1Predictor, tmp_path: Path
 ) -> None:
@@ -255,27 +273,9 @@ def test_neighbour_term_is_chosen_on_validation_and_blends_the_nearest_training_
     # The blend by hand: the network's probability and the mean score of the k nearest training prompts.
     fresh = prompts("math", 3, offset=500) + prompts("poem", 3, offset=500)
     features = predictor.featurizer.transform(fresh)
-    predictor_copy = Tier1Predictor(
-        predictor.net,
-        models=predictor.models,
-        task_labels=predictor.task_labels,
-        featurizer=predictor.featurizer,
-        training=predictor.training,
-        default_output_tokens=predictor.default_output_tokens,
-        memory_keys=predictor.memory_keys,
-        memory_scores=predictor.memory_scores,
-        neighbours=5,
-        neighbour_weight=0.4,
-    )
+    predictor_copy = _same_networks(predictor, neighbours=5, neighbour_weight=0.4)
     no_term = (
-        Tier1Predictor(
-            predictor.net,
-            models=predictor.models,
-            task_labels=predictor.task_labels,
-            featurizer=predictor.featurizer,
-            training=TrainingConfig(n_members=2, memory_weight=0.0, neighbour_weights=(0.0,)),
-            default_output_tokens=predictor.default_output_tokens,
-        )
+        _same_networks(predictor, memory=False, neighbours=0, neighbour_weight=0.0)
         .predict_features(features)
         .quality
     )
@@ -359,18 +359,7 @@ def test_neighbour_and_memory_terms_are_the_same_in_row_blocks(
     import langchain_emafusion.tier1.predictor as module
 
     features = predictor.featurizer.transform(list(table().prompts[:50]) + prompts("poem", 20, offset=900))
-    blended = Tier1Predictor(
-        predictor.net,
-        models=predictor.models,
-        task_labels=predictor.task_labels,
-        featurizer=predictor.featurizer,
-        training=predictor.training,
-        default_output_tokens=predictor.default_output_tokens,
-        memory_keys=predictor.memory_keys,
-        memory_scores=predictor.memory_scores,
-        neighbours=7,
-        neighbour_weight=0.3,
-    )
+    blended = _same_networks(predictor, neighbours=7, neighbour_weight=0.3)
     whole = blended.predict_features(features).quality
     monkeypatch.setattr(module, "_BLOCK", 9)  # 70 prompts in 8 blocks, the last one short
     np.testing.assert_allclose(blended.predict_features(features).quality, whole, atol=1e-12)
