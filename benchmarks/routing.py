@@ -26,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
+from _report import report_table  # noqa: E402
 
 from langchain_emafusion.evaluation.converters import (  # noqa: E402
     convert_llmrouter,
@@ -77,10 +78,6 @@ def run_dataset(name: str, data_dir: Path, encoder: PromptEncoder) -> dict[str, 
     return report
 
 
-def fmt(value: float | None, digits: int = 4) -> str:
-    return "never" if value is None else f"{value:.{digits}f}"
-
-
 def markdown(reports: list[dict[str, Any]]) -> str:
     lines = [
         "# Routing benchmark (replay on the shared outcome data)",
@@ -105,19 +102,8 @@ def markdown(reports: list[dict[str, Any]]) -> str:
             f"{report['n_test_prompts_also_in_train']} test prompts also appear verbatim in train; "
             f"best single model: `{best}`.",
             "",
-            "| | accuracy | $/prompt | acc @ best cost | cost ratio | AUC |",
-            "|---|---:|---:|---:|---:|---:|",
+            *report_table(report),
         ]
-        for model, figures in sorted(report["models"].items(), key=lambda item: -item[1]["accuracy"]):
-            label = f"`{model}`" + (" (best)" if model == best else "")
-            lines.append(f"| {label} | {figures['accuracy']:.4f} | {figures['cost_usd']:.3g} | | | |")
-        oracle = report["oracle"]
-        lines.append(f"| oracle | {oracle['accuracy']:.4f} | {oracle['cost_usd']:.3g} | | | |")
-        for policy, figures in report["policies"].items():
-            lines.append(
-                f"| **{policy}** | | | {fmt(figures['accuracy_at_best_single_cost'])} "
-                f"| {fmt(figures['cost_ratio_to_best_single_accuracy'], 3)} | {figures['auc_normalized']:.4f} |"
-            )
         versus = report.get("emafusion_vs_tier1")
         if versus:
             lines.append("")

@@ -29,6 +29,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from _report import report_table  # noqa: E402
+
 from langchain_emafusion.evaluation.converters import estimate_tokens  # noqa: E402
 from langchain_emafusion.evaluation.evaluate import evaluate_policy_dir  # noqa: E402
 from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes  # noqa: E402
@@ -97,10 +99,6 @@ def default_router_replay(test: OutcomeTable) -> dict[str, Any]:
     }
 
 
-def fmt(value: float | None, digits: int = 4) -> str:
-    return "never" if value is None else f"{value:.{digits}f}"
-
-
 def markdown(
     table: OutcomeTable,
     test: OutcomeTable,
@@ -163,7 +161,7 @@ def markdown(
         lines.append(
             f"| {task} | {counts[task]} | " + " | ".join(f"{models[m]:.2f}" for m in table.models) + " |"
         )
-    best = report["best_single_model"]
+    best, oracle = report["best_single_model"], report["oracle"]
     lines += [
         "",
         f"## Replay on the held-out prompts ({test.n_prompts} test / {provenance['n_train_prompts']} train, "
@@ -172,19 +170,8 @@ def markdown(
         "Costs: notional compute prices (see `benchmarks/default_predictor.py`). `acc @ best cost`, `cost ratio`",
         "and `AUC` as in `../shared/docs/EVALUATION.md` (`benchmarks/results/routing.md` explains them).",
         "",
-        "| | accuracy | $/prompt | acc @ best cost | cost ratio | AUC |",
-        "|---|---:|---:|---:|---:|---:|",
+        *report_table(report),
     ]
-    for model, figures in sorted(report["models"].items(), key=lambda item: -item[1]["accuracy"]):
-        label = f"`{model}`" + (" (best)" if model == best else "")
-        lines.append(f"| {label} | {figures['accuracy']:.4f} | {figures['cost_usd']:.3g} | | | |")
-    oracle = report["oracle"]
-    lines.append(f"| oracle | {oracle['accuracy']:.4f} | {oracle['cost_usd']:.3g} | | | |")
-    for policy, figures in report["policies"].items():
-        lines.append(
-            f"| **{policy}** | | | {fmt(figures['accuracy_at_best_single_cost'])} "
-            f"| {fmt(figures['cost_ratio_to_best_single_accuracy'], 3)} | {figures['auc_normalized']:.4f} |"
-        )
     if report.get("baselines_skipped"):
         lines += ["", f"Not applicable: {', '.join(report['baselines_skipped'])}."]
     best_index = test.models.index(best)
