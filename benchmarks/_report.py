@@ -28,3 +28,31 @@ def report_table(report: dict[str, Any]) -> list[str]:
             f"| {fmt(figures['cost_ratio_to_best_single_accuracy'], 3)} | {figures['auc_normalized']:.4f} |"
         )
     return lines
+
+
+def comparison_lines(report: dict[str, Any]) -> list[str]:
+    """The bootstrap intervals of emafusion − tier1 and of each of ours − the best baseline, and tier 2's table."""
+    lines = []
+    versus = report.get("emafusion_vs_tier1")
+    if versus:
+        lines.append(
+            f"emafusion − tier1 normalized AUC: {versus['auc_difference']:+.4f} "
+            f"(95% bootstrap interval over test prompts {versus['ci95_low']:+.4f} … {versus['ci95_high']:+.4f}, "
+            f"{versus['resamples']} resamples)."
+        )
+    against = report.get("vs_best_baseline")
+    if against:
+        for name in ("emafusion", "tier1"):
+            if name in against:
+                gap = against[name]
+                lines.append(
+                    f"{name} − {against['baseline']} (the best baseline by AUC): {gap['auc_difference']:+.4f} "
+                    f"({gap['ci95_low']:+.4f} … {gap['ci95_high']:+.4f})."
+                )
+    if versus:
+        strategies = report["policy_manifest"].get("tier2", {}).get("strategies", {})
+        if strategies:
+            lines.append(
+                f"Tier-2 strategy per knob setting (all tasks): {', '.join(strategies.get('*', []))}."
+            )
+    return lines

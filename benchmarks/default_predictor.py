@@ -2,16 +2,19 @@
 
     python benchmarks/default_predictor.py                 # 88 prompts: ~25 min of model time on 2 busy cores
     python benchmarks/default_predictor.py --n 44          # a quicker, smaller run
+    python benchmarks/default_predictor.py --large --n 176 --no-ship \
+        --work-dir ~/.cache/langchain-emafusion/local-pool-large   # three members, figures only (issue 5)
 
 Steps (every model call is cached in the work folder, so a rerun or an interrupted run resumes):
-1. ``emafusion synth`` on the starter seed set with the embedded pool (SmolLM2-135M, Qwen2.5-Coder-0.5B; one
-   llama.cpp thread each, answers capped at ``--max-tokens``). The pool file gives the local models notional
+1. ``emafusion synth`` on the starter seed set with the embedded pool (SmolLM2-135M, Qwen2.5-Coder-0.5B, and with
+   ``--large`` the opt-in Qwen2.5-Coder-1.5B of the ``embedded-large`` extra; one llama.cpp thread each, answers
+   capped at ``--max-tokens``). The pool file gives the local models notional
    compute prices (US$ per million tokens, in proportion to their measured seconds per token), so that replay
    figures show a cost/quality trade-off; the shipped predictor stores no prices (routing uses the live cards).
 2. A fixed-seed split by prompt: ``--test-fraction`` held out for ``benchmarks/synthesis.py``.
 3. ``train_policy`` on the training part (what ``emafusion train`` does, with a smaller network, and tier 2 too
    for the replay; only tier 1 is shipped).
-4. Copy tier 1 (``tier1.json``, ``tier1.safetensors``; the router the package registers) into ``langchain_emafusion/tier1/default_predictor/`` with a
+4. Unless ``--no-ship``: copy tier 1 (``tier1.json``, ``tier1.safetensors``; the router the package registers) into ``langchain_emafusion/tier1/default_predictor/`` with a
    provenance file; refuse an artefact above ``--max-kb``.
 
 The work folder (default ``~/.cache/langchain-emafusion/default-predictor``) keeps the outcome table, the call
@@ -48,6 +51,10 @@ models:
   - {name: smollm2-135m, type: llamacpp, embedded: smollm2-135m, input_price: 0.02, output_price: 0.08, kwargs: {n_threads: 1}}
   - {name: qwen2.5-coder-0.5b, type: llamacpp, embedded: qwen2.5-coder-0.5b, input_price: 0.06, output_price: 0.24, kwargs: {n_threads: 1}}
 """
+# The opt-in larger member (``embedded-large`` extra): ~2.3x the 0.5B model's seconds per token on one thread.
+LARGE_MEMBER_YAML = """\
+  - {name: qwen2.5-coder-1.5b, type: llamacpp, embedded: qwen2.5-coder-1.5b, input_price: 0.15, output_price: 0.6, kwargs: {n_threads: 1}}
+"""
 PROVENANCE_FILE = "provenance.json"
 # A few dozen training prompts need no 5 x 256-wide ensemble over 1,024 n-gram buckets (7.5 MB of float32):
 # two narrow members over 256 buckets keep the shipped file near 200 KB.
@@ -60,10 +67,10 @@ def default_work_dir() -> Path:
     return cache_dir() / "default-predictor"
 
 
-def synthesize(work: Path, *, n: int, seed: int, max_tokens: int) -> dict[str, Any]:
+def synthesize(work: Path, *, n: int, seed: int, max_tokens: int, large: bool) -> dict[str, Any]:
     """Run ``emafusion synth`` (resumable) and return its summary."""
     pool = work / "pool.yaml"
-    pool.write_text(POOL_YAML, encoding="utf-8")
+    pool.write_text(POOL_YAML + (LARGE_MEMBER_YAML if large else ""), encoding="utf-8")
     command = [
         str(Path(sys.executable).with_name("emafusion")), "synth", "--pool", str(pool), "--n", str(n),
         "--seed", str(seed), "--max-tokens", str(max_tokens), "--concurrency", "1", "--timeout", "120",
@@ -87,6 +94,14 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--max-kb", type=int, default=400, help="largest acceptable artefact, in KB")
     parser.add_argument(
+        "--large", action="store_true", help="add qwen2.5-coder-1.5b (the `embedded-large` extra) to the pool"
+    )
+    parser.add_argument(
+        "--no-ship",
+        action="store_true",
+        help="leave the package's predictor alone (figures only: synthesize, split, train in the work folder)",
+    )
+    parser.add_argument(
         "--no-tier2", action="store_true", help="train tier 1 only (the replay then has no tier-2 row)"
     )
     args = parser.parse_args()
@@ -94,7 +109,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    summary = synthesize(work, n=args.n, seed=args.seed, max_tokens=args.max_tokens)
+    summary = synthesize(work, n=args.n, seed=args.seed, max_tokens=args.max_tokens, large=args.large)
     table = read_outcomes(work / "outcomes.jsonl")
     train, test = split_outcomes(table, test_fraction=args.test_fraction, seed=args.seed)
     write_outcomes(train, work / "train.jsonl")
@@ -112,15 +127,14 @@ def main() -> None:
         tier2=not args.no_tier2,
     )
     training_s = time.perf_counter() - trained_at
-
-    target = default_predictor_path()
-    target.mkdir(parents=True, exist_ok=True)
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        shutil.copyfile(work / "policy" / name, target / name)
+    done = (
+        f"{table.n_prompts} prompts x {len(table.models)} models (synthesis wall time this run "
+        f"{summary['wall_s']:.0f}s); trained on {train.n_prompts} in {training_s:.0f}s"
+    )
     provenance = {
         "what": "tier-1 predictor trained on `emafusion synth` outcomes of the starter seed set (langchain_emafusion/seeds)",
         "regenerate": "python benchmarks/default_predictor.py",
-        "pool": "embedded: smollm2-135m, qwen2.5-coder-0.5b (llama.cpp, greedy, one thread each)",
+        "pool": f"embedded: {', '.join(table.models)} (llama.cpp, greedy, one thread each)",
         "n_prompts": table.n_prompts,
         "n_train_prompts": train.n_prompts,
         "n_test_prompts": test.n_prompts,
@@ -132,15 +146,24 @@ def main() -> None:
         "encoder": manifest["encoder"],
         "training_info": manifest["training_info"],
     }
-    (target / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    provenance_text = json.dumps(provenance, indent=2) + "\n"
+    # The work folder keeps its own copy: benchmarks/synthesis.py reads the run's settings from it.
+    (work / PROVENANCE_FILE).write_text(provenance_text, encoding="utf-8")
+    if args.no_ship:
+        print(
+            f"{done}; policy in {work / 'policy'} (not shipped); total {time.perf_counter() - started:.0f}s"
+        )
+        return
+
+    target = default_predictor_path()
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        shutil.copyfile(work / "policy" / name, target / name)
+    (target / PROVENANCE_FILE).write_text(provenance_text, encoding="utf-8")
     size_kb = sum(path.stat().st_size for path in target.iterdir() if path.is_file()) / 1024
     if size_kb > args.max_kb:
         raise SystemExit(f"the artefact is {size_kb:.0f} KB, above --max-kb {args.max_kb}")
-    print(
-        f"{table.n_prompts} prompts x {len(table.models)} models (synthesis wall time this run "
-        f"{summary['wall_s']:.0f}s); trained on {train.n_prompts} in {training_s:.0f}s; "
-        f"artefact {size_kb:.0f} KB in {target}; total {time.perf_counter() - started:.0f}s"
-    )
+    print(f"{done}; artefact {size_kb:.0f} KB in {target}; total {time.perf_counter() - started:.0f}s")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
-from _report import report_table  # noqa: E402
+from _report import comparison_lines, report_table  # noqa: E402
 
 from langchain_emafusion.evaluation.converters import (  # noqa: E402
     convert_llmrouter,
@@ -104,29 +104,9 @@ def markdown(reports: list[dict[str, Any]]) -> str:
             "",
             *report_table(report),
         ]
-        versus = report.get("emafusion_vs_tier1")
-        if versus:
-            lines.append("")
-            lines.append(
-                f"emafusion − tier1 normalized AUC: {versus['auc_difference']:+.4f} "
-                f"(95% bootstrap interval over test prompts {versus['ci95_low']:+.4f} … {versus['ci95_high']:+.4f}, "
-                f"{versus['resamples']} resamples)."
-            )
-        against = report.get("vs_best_baseline")
-        if against:
-            for name in ("emafusion", "tier1"):
-                if name in against:
-                    gap = against[name]
-                    lines.append(
-                        f"{name} − {against['baseline']} (the best baseline by AUC): {gap['auc_difference']:+.4f} "
-                        f"({gap['ci95_low']:+.4f} … {gap['ci95_high']:+.4f})."
-                    )
-        if versus:
-            strategies = report["policy_manifest"].get("tier2", {}).get("strategies", {})
-            if strategies:
-                lines.append(
-                    f"Tier-2 strategy per knob setting (all tasks): {', '.join(strategies.get('*', []))}."
-                )
+        comparison = comparison_lines(report)
+        if comparison:
+            lines += ["", *comparison]
         if report.get("baselines_skipped"):
             lines.append("")
             lines.append(

@@ -2,6 +2,8 @@
 
     python benchmarks/default_predictor.py   # first: synthesizes, splits and trains (the slow part)
     python benchmarks/synthesis.py           # then: figures from its work folder (a minute: MiniLM + replay)
+    python benchmarks/synthesis.py --work-dir ~/.cache/langchain-emafusion/local-pool-large \
+        --out benchmarks/results/synthesis_large.md   # the three-member run (``default_predictor.py --large``)
 
 Throughput is model time per answer, from each row's ``latency_s`` (the wall time of that call; local
 llama.cpp calls run one at a time, so these add up to the run's model time). The replay follows
@@ -10,9 +12,9 @@ system ("emafusion", the policy in the work folder, i.e. the shipped default pre
 every baseline, fitted on the same training part. Costs are the notional compute prices of
 ``benchmarks/default_predictor.py``. It also routes each held-out prompt with the registered
 ``"emafusion-default"`` router over the real embedded pool cards (free members: it picks the best predicted
-quality) and scores the member it picks.
+quality) and scores the member it picks, when the work folder is the one the shipped predictor came from.
 
-Writes ``benchmarks/results/synthesis.md``; the JSON report stays in the work folder.
+Writes ``benchmarks/results/synthesis.md`` (or ``--out``); the JSON report stays in the work folder.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from _report import report_table  # noqa: E402
+from _report import comparison_lines, report_table  # noqa: E402
 
 from langchain_emafusion.evaluation.converters import estimate_tokens  # noqa: E402
 from langchain_emafusion.evaluation.evaluate import evaluate_policy_dir  # noqa: E402
@@ -39,6 +41,7 @@ from langchain_emafusion.routing.base import RoutingRequest, get_router  # noqa:
 from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "synthesis.md"
+SHIPPED = REPO_ROOT / "langchain_emafusion" / "tier1" / "default_predictor"
 
 
 def throughput(table: OutcomeTable) -> list[dict[str, Any]]:
@@ -105,7 +108,7 @@ def markdown(
     report: dict[str, Any],
     speed: list[dict[str, Any]],
     by_task: dict[str, dict[str, float]],
-    shipped: dict[str, Any],
+    shipped: dict[str, Any] | None,
     work: Path,
 ) -> str:
     prompts = [json.loads(line) for line in (work / "outcomes.jsonl.prompts.jsonl").open(encoding="utf-8")]
@@ -113,15 +116,18 @@ def markdown(
     for record in prompts:
         if record["paraphrase"]:
             statuses[record["paraphrase_status"].split(":")[0]] += 1
-    provenance = json.loads(
-        (REPO_ROOT / "langchain_emafusion/tier1/default_predictor/provenance.json").read_text()
+    provenance = json.loads((work / "provenance.json").read_text(encoding="utf-8"))
+    shipped_note = (
+        "(synthesis, split, training, shipped artefact)"
+        if shipped is not None
+        else f"`--work-dir {work.name} --no-ship` ({', '.join(table.models)}; the shipped predictor is left alone)"
     )
     both = sum(item["model_time_s"] for item in speed)
     lines = [
         "# Synthesis on the embedded pool",
         "",
-        "Regenerate: `python benchmarks/default_predictor.py` (synthesis, split, training, shipped artefact), then",
-        "`python benchmarks/synthesis.py` (these figures). Starter seed set, seed "
+        f"Regenerate: `python benchmarks/default_predictor.py` {shipped_note}, then",
+        "`python benchmarks/synthesis.py` with the same work folder (these figures). Starter seed set, seed "
         f"{provenance['seed']}, answers capped at {provenance['max_tokens']} tokens, greedy decoding, one llama.cpp "
         "thread per model, calls one at a time, on a shared 2-core machine (other jobs ran beside it).",
         "",
@@ -171,6 +177,8 @@ def markdown(
         "and `AUC` as in `../shared/docs/EVALUATION.md` (`benchmarks/results/routing.md` explains them).",
         "",
         *report_table(report),
+        "",
+        *comparison_lines(report),
     ]
     if report.get("baselines_skipped"):
         lines += ["", f"Not applicable: {', '.join(report['baselines_skipped'])}."]
@@ -181,26 +189,29 @@ def markdown(
         if test.scores[p, best_index] < 1
         and any(test.scores[p, m] == 1 for m in range(len(test.models)) if m != best_index)
     )
-    picks = ", ".join(f"`{model}` {count}" for model, count in sorted(shipped["picks"].items()))
+    if shipped is not None:
+        picks = ", ".join(f"`{model}` {count}" for model, count in sorted(shipped["picks"].items()))
+        lines += [
+            "",
+            '## The shipped router ("emafusion-default") on the real embedded pool',
+            "",
+            f"Held-out accuracy {shipped['accuracy']:.4f} (best single model `{best}`: "
+            f"{report['models'][best]['accuracy']:.4f}; oracle {oracle['accuracy']:.4f}); picks: {picks}; "
+            f"{1000 * shipped['seconds_per_decision']:.0f} ms per decision (mean, the first call's predictor and "
+            "MiniLM load included). The embedded members are free, so it takes the member with the best predicted "
+            "chance of a good answer.",
+        ]
     lines += [
-        "",
-        '## The shipped router ("emafusion-default") on the real embedded pool',
-        "",
-        f"Held-out accuracy {shipped['accuracy']:.4f} (best single model `{best}`: "
-        f"{report['models'][best]['accuracy']:.4f}; oracle {oracle['accuracy']:.4f}); picks: {picks}; "
-        f"{1000 * shipped['seconds_per_decision']:.0f} ms per decision (mean, the first call's predictor and MiniLM "
-        "load included). The embedded members are free, so it takes the member with the best predicted chance of a "
-        "good answer.",
         "",
         f"Reading: on the {test.n_prompts} held-out prompts, {only_other} are answered right only by another "
         f"model than `{best}`, so the oracle gains {oracle['accuracy'] - report['models'][best]['accuracy']:.4f} "
         "over it and no router can be more accurate than the oracle; one prompt is "
         f"{1 / test.n_prompts:.3f} of accuracy, so policies within a prompt or two of each other are not told "
-        "apart by this split. A router can only save cost here, on prompts both members fail or both pass.",
-        "",
-        f"Artefact: `langchain_emafusion/tier1/default_predictor/` "
-        f"({sum(p.stat().st_size for p in (REPO_ROOT / 'langchain_emafusion/tier1/default_predictor').iterdir()) // 1024} KB).",
+        "apart by this split.",
     ]
+    if shipped is not None:
+        size_kb = sum(path.stat().st_size for path in SHIPPED.iterdir()) // 1024
+        lines += ["", f"Artefact: `langchain_emafusion/tier1/default_predictor/` ({size_kb} KB)."]
     return "\n".join(lines) + "\n"
 
 
@@ -210,6 +221,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--work-dir", type=Path, default=cache_dir() / "default-predictor")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the markdown file to write")
     args = parser.parse_args()
     work: Path = args.work_dir
     table = read_outcomes(work / "outcomes.jsonl")
@@ -217,10 +229,13 @@ def main() -> None:
     encoder = PromptEncoder(cache_dir=default_embedding_cache_dir())
     report = evaluate_policy_dir(work / "test.jsonl", work / "policy", baselines=True, encoder=encoder)
     (work / "replay_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    shipped = default_router_replay(test)
+    # The shipped router is scored only on the held-out prompts of the run that trained it.
+    ours = json.loads((work / "provenance.json").read_text(encoding="utf-8"))["train_table_sha256"]
+    theirs = json.loads((SHIPPED / "provenance.json").read_text(encoding="utf-8"))["train_table_sha256"]
+    shipped = default_router_replay(test) if ours == theirs else None
     text = markdown(table, test, report, throughput(table), accuracy_by_task(table), shipped, work)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
     print(text)
 
 

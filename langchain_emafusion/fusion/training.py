@@ -12,7 +12,8 @@
    priciest model's mean cost) is kept, provided it beats ``single`` by more than its standard error. Tasks
    with few prompts use the table-wide choice. A table with neither response texts nor answer keys gets
    ``single`` throughout: there a called answer tells the judge nothing tier 1 did not already predict, so
-   calling more members can only cost more.
+   calling more members can only cost more. So does a table with fewer than ``min_strategy_prompts``
+   training prompts: there one or two prompts decide a knob's choice and the standard error is no guard.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ class Tier2TrainingConfig:
     """Training prompts replayed to learn the strategy table (a seeded sample when the table is larger)."""
     min_task_prompts: int = 60
     """Fewest prompts of a predicted task for it to get its own row in the strategy table."""
+    min_strategy_prompts: int = 100
+    """Fewest training prompts for the strategy table to leave ``single`` at all. On 66 synthesized prompts the
+    one-standard-error rule let ``select`` through at four knobs, on differences of a prompt or two, and it
+    bought a second call for nothing on the held-out prompts."""
     judge_rows: int = 60000
     """Most (prompt, model) rows the judge is fitted on (a seeded sample when there are more)."""
 
@@ -227,6 +232,7 @@ def fit_tier2(
     informative = answers_expected or any(
         table.row(p, m).response for p in range(table.n_prompts) for m in range(len(table.models))
     )
+    enough_prompts = table.n_prompts >= cfg.min_strategy_prompts
 
     # Replay every strategy on a sample of the training prompts with the out-of-fold predictions, each fold
     # judged by a judge that never saw its rows.
@@ -246,7 +252,7 @@ def fit_tier2(
         for name in available_strategies()
         if not get_strategy(name).live_only
         and (name != "vote" or answers_expected)
-        and (name == "single" or informative)
+        and (name == "single" or (informative and enough_prompts))
     ]
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for fold_prompts in sample_folds:
@@ -291,10 +297,13 @@ def fit_tier2(
         "judge_rows": judge_rows,
         "judged_out_of_fold": True,
         "multi_call_strategies": (
-            "replayed"
-            if informative
-            else "skipped: the table has no response texts or answer keys, so a called answer tells the "
+            "skipped: the table has no response texts or answer keys, so a called answer tells the "
             "judge nothing tier 1 had not predicted"
+            if not informative
+            else f"skipped: {table.n_prompts} training prompts, fewer than min_strategy_prompts="
+            f"{cfg.min_strategy_prompts}"
+            if not enough_prompts
+            else "replayed"
         ),
         "selection_skill": round(judge.selection_skill, 4),
         "training_utility": {

@@ -315,7 +315,7 @@ def vote_table(n: int, offset: int = 0) -> OutcomeTable:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("policy")
-    train = write_outcomes(vote_table(90), folder / "train-src.jsonl")
+    train = write_outcomes(vote_table(120), folder / "train-src.jsonl")
     train_policy(train, folder / "policy", seed=0, features=LEXICAL, training=FAST)
     return folder / "policy"
 
@@ -333,6 +333,24 @@ def test_train_saves_tier2_and_eval_reports_the_system_and_tier1(trained: Path, 
     assert max(point["accuracy"] for point in tier1["frontier"]) < 0.7
     # ... and it gets there cheaper than always calling all three (12 µ$): the cascade stops on agreement.
     assert min(p["cost_usd"] for p in system["frontier"] if p["accuracy"] == 1.0) < 12e-6
+
+
+def test_too_few_training_prompts_keep_the_strategy_table_single() -> None:
+    from langchain_emafusion.fusion.training import Tier2TrainingConfig, fit_tier2
+    from langchain_emafusion.tier1.features import PromptFeaturizer
+
+    table = vote_table(60)
+    featurizer = PromptFeaturizer(LEXICAL)
+    model = fit_tier2(table, featurizer=featurizer, training=FAST)
+    assert set(model.strategies[ALL_TASKS]) == {"single"}
+    assert model.info["multi_call_strategies"].startswith("skipped: 60 training prompts, fewer than")
+    assert set(model.info["training_utility"]) == {"single"}
+    # The same 60 prompts with the floor lowered: the vote that every single model loses to is chosen.
+    lowered = fit_tier2(
+        table, featurizer=featurizer, training=FAST, config=Tier2TrainingConfig(min_strategy_prompts=50)
+    )
+    assert lowered.info["multi_call_strategies"] == "replayed"
+    assert set(lowered.strategies[ALL_TASKS]) - {"single"}
 
 
 # --- live -------------------------------------------------------------------------------------------------
