@@ -21,6 +21,13 @@ _NUMERIC_QUESTION = re.compile(
     r"|calculate|compute|how many)\b",
     re.IGNORECASE,
 )
+# An explicit request for a number ("End with 'Answer: <number>'", "give the number only", "as a number"),
+# the starter seeds' and many prompt templates' way of asking, or a bare sum such as "What is 17 + 25?" (a minus
+# only with spaces around it: "2025-11-10" is a date, not a subtraction).
+_NUMBER_REQUESTED = re.compile(
+    r"<number>|\b(the|a|as a|in) number only\b|\banswer with (a|the) number\b|\d\s*[+*/×÷]\s*\d|\d\s+-\s+\d",
+    re.IGNORECASE,
+)
 _NUMBER = re.compile(r"\d")
 
 
@@ -28,11 +35,14 @@ def infer_answer_kind(prompt: str) -> AnswerKind | None:
     """The kind of answer a prompt asks for.
 
     ``"choice"`` for a multiple-choice question (two or more option lines A., B., ...), ``"number"`` for a
-    quantitative question with numbers in it, else None (free text: no comparable key, so no vote).
+    quantitative question with numbers in it or a prompt that asks for a number outright, else None (free text:
+    no comparable key, so no vote).
     """
     letters = {match.upper() for match in _OPTION_LINE.findall(prompt)}
     if len(letters) >= 2:
         return "choice"
+    if _NUMBER_REQUESTED.search(prompt):
+        return "number"
     if _NUMERIC_QUESTION.search(prompt) and len(_NUMBER.findall(prompt)) >= 1:
         return "number"
     return None

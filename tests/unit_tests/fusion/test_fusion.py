@@ -52,6 +52,14 @@ def test_answer_kinds_and_keys_for_live_votes() -> None:
     assert infer_answer_kind("How many apples are left if I eat 3 of 10?") == "number"
     assert answer_key("10 - 3 = 7, so 7 apples.", "number") == "7"
     assert infer_answer_kind("Write a haiku about rain.") is None
+    assert (
+        infer_answer_kind("Granite orders 14 licences at $99 each. End with 'Answer: <number>'.") == "number"
+    )
+    assert infer_answer_kind("What is 17 + 25?") == infer_answer_kind("What is 17 - 5?") == "number"
+    assert infer_answer_kind("Convert 3.5 km to metres. Reply with the number only.") == "number"
+    # Dates and codes are not sums: no numeric vote on them.
+    assert infer_answer_kind("An invoice is dated 2025-11-10. On what date is payment due?") is None
+    assert infer_answer_kind("Build the reference GB-32734-de from these parts.") is None
     assert answer_key("anything", None) is None
 
 
@@ -459,3 +467,43 @@ def test_live_synthesis_has_an_aggregator_write_the_answer(trained: Path, tmp_pa
         "fusion"
     ]
     assert private["strategy"] == "select" and "synthesis skipped" in private["how"]
+
+
+# --- live, on the real embedded models -------------------------------------------------------------------
+EMBEDDED = {"m1": "smollm2-135m", "m2": "qwen2.5-coder-0.5b"}
+
+
+@pytest.fixture(scope="module")
+def trained_for_embedded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A policy over the two default embedded members (tier 1 + tier 2 on the vote table, renamed)."""
+    folder = tmp_path_factory.mktemp("embedded-policy")
+    rows = [
+        r.model_copy(update={"model": EMBEDDED[r.model]}) for r in vote_table(120).rows if r.model in EMBEDDED
+    ]
+    train = write_outcomes(OutcomeTable(rows), folder / "train-src.jsonl")
+    train_policy(train, folder / "policy", seed=0, features=LEXICAL, training=FAST)
+    return folder / "policy"
+
+
+@pytest.mark.local_model
+def test_live_vote_on_the_embedded_pool_calls_both_real_models(
+    trained_for_embedded: Path, tmp_path: Path
+) -> None:
+    llm = FusionChatModel(
+        router=forced(trained_for_embedded, "vote", tmp_path), quality_cost_tradeoff=0.0, max_tokens=40
+    )
+    message = llm.invoke("What is 17 + 25? End with 'Answer: <number>'.")
+    fusion = message.response_metadata["fusion"]
+    assert fusion["strategy"] == "vote" and sorted(fusion["models"]) == sorted(EMBEDDED.values())
+    assert fusion["answer_kind"] == "number" and set(fusion["answers"]) == set(EMBEDDED.values())
+    # Each real model answered (two llama.cpp calls, one after the other), and the final text is one of them.
+    assert len(fusion["calls"]) == 2 and all(call["output_tokens"] > 0 for call in fusion["calls"])
+    assert fusion["chosen"] in EMBEDDED.values() and set(fusion["judge_confidences"]) == set(
+        EMBEDDED.values()
+    )
+    assert message.usage_metadata is not None
+    assert message.usage_metadata["output_tokens"] == sum(call["output_tokens"] for call in fusion["calls"])
+    streamed = list(llm.stream("What is 17 + 25? End with 'Answer: <number>'."))
+    assert (
+        "".join(str(chunk.content) for chunk in streamed) == message.content
+    )  # greedy decoding: same answer
