@@ -1,14 +1,13 @@
 """Regenerate the shipped default predictor end to end: synthesize on the embedded pool, split, train, copy.
 
-    python benchmarks/default_predictor.py                 # 88 prompts: ~25 min of model time on 2 busy cores
-    python benchmarks/default_predictor.py --n 44          # a quicker, smaller run
-    python benchmarks/default_predictor.py --large --n 176 --no-ship \
-        --work-dir ~/.cache/langchain-emafusion/local-pool-large   # three members, figures only (issue 5)
+    python benchmarks/default_predictor.py                 # 176 prompts x 3 members: ~45 min of model time
+    python benchmarks/default_predictor.py --n 44 --no-large --no-ship --work-dir /tmp/quick   # a quick look
 
 Steps (every model call is cached in the work folder, so a rerun or an interrupted run resumes):
-1. ``emafusion synth`` on the starter seed set with the embedded pool (SmolLM2-135M, Qwen2.5-Coder-0.5B, and with
-   ``--large`` the opt-in Qwen2.5-Coder-1.5B of the ``embedded-large`` extra; one llama.cpp thread each, answers
-   capped at ``--max-tokens``). The pool file gives the local models notional
+1. ``emafusion synth`` on the starter seed set with the embedded models: the default pool's SmolLM2-135M and
+   Qwen2.5-Coder-0.5B and the opt-in Qwen2.5-Coder-1.5B (``embedded-large`` extra; ``--no-large`` leaves it out),
+   one llama.cpp thread each, answers capped at ``--max-tokens``. The predictor thus also knows the opt-in
+   member, and the three-member table gives tier 2 a pool whose members fail on different prompts. The pool file gives the local models notional
    compute prices (US$ per million tokens, in proportion to their measured seconds per token), so that replay
    figures show a cost/quality trade-off; the shipped predictor stores no prices (routing uses the live cards).
 2. A fixed-seed split by prompt: ``--test-fraction`` held out for ``benchmarks/synthesis.py``.
@@ -87,14 +86,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=88, help="prompts (22 starter templates: 88 = 4 each)")
+    parser.add_argument("--n", type=int, default=176, help="prompts (22 starter templates: 176 = 8 each)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--test-fraction", type=float, default=0.25)
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--max-kb", type=int, default=400, help="largest acceptable artefact, in KB")
     parser.add_argument(
-        "--large", action="store_true", help="add qwen2.5-coder-1.5b (the `embedded-large` extra) to the pool"
+        "--no-large", action="store_true", help="leave out qwen2.5-coder-1.5b (the `embedded-large` extra)"
     )
     parser.add_argument(
         "--no-ship",
@@ -109,7 +108,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    summary = synthesize(work, n=args.n, seed=args.seed, max_tokens=args.max_tokens, large=args.large)
+    summary = synthesize(work, n=args.n, seed=args.seed, max_tokens=args.max_tokens, large=not args.no_large)
     table = read_outcomes(work / "outcomes.jsonl")
     train, test = split_outcomes(table, test_fraction=args.test_fraction, seed=args.seed)
     write_outcomes(train, work / "train.jsonl")

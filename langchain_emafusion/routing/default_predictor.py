@@ -27,9 +27,9 @@ def default_predictor_path() -> Path:
 class DefaultPredictorRouter(Router):
     """Tier-1 routing with the shipped predictor, trained on synthesized data from the embedded local pool.
 
-    Members the predictor knows (``smollm2-135m``, ``qwen2.5-coder-0.5b``) get their predicted chance of a good
-    answer; other members get the known members' average (see ``Tier1Router``). Nothing is loaded until the first
-    call to :meth:`route`.
+    Members the predictor knows (``smollm2-135m``, ``qwen2.5-coder-0.5b`` and the opt-in ``qwen2.5-coder-1.5b``)
+    get their predicted chance of a good answer; other members get the known members' average (see
+    ``Tier1Router``). Nothing is loaded until the first call to :meth:`route`.
 
     Example:
         .. code-block:: python
