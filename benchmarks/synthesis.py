@@ -31,11 +31,18 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from _report import comparison_lines, report_table  # noqa: E402
+from _report import comparison_lines, fmt, report_table  # noqa: E402
+from default_predictor import SHIPPED_FEATURES, SHIPPED_TRAINING  # noqa: E402
 
 from langchain_emafusion.evaluation.converters import estimate_tokens  # noqa: E402
 from langchain_emafusion.evaluation.evaluate import evaluate_policy_dir  # noqa: E402
-from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes  # noqa: E402
+from langchain_emafusion.evaluation.table import (  # noqa: E402
+    OutcomeTable,
+    read_outcomes,
+    split_outcomes,
+    write_outcomes,
+)
+from langchain_emafusion.evaluation.training import train_policy  # noqa: E402
 from langchain_emafusion.pool.embedded import (  # noqa: E402
     DEFAULT_EMBEDDED_MODELS,
     cache_dir,
@@ -116,6 +123,70 @@ def default_router_replay(test: OutcomeTable, members: tuple[str, ...]) -> dict[
     }
 
 
+def other_splits(
+    table: OutcomeTable, work: Path, *, seeds: list[int], test_fraction: float, encoder: PromptEncoder
+) -> list[dict[str, Any]]:
+    """The same training and replay on other seeded splits of the table: how much of a figure is the split's."""
+    runs = []
+    for seed in seeds:
+        folder = work / "splits" / f"seed-{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        train, test = split_outcomes(table, test_fraction=test_fraction, seed=seed)
+        write_outcomes(train, folder / "train.jsonl")
+        write_outcomes(test, folder / "test.jsonl")
+        train_policy(
+            folder / "train.jsonl",
+            folder / "policy",
+            seed=0,
+            encoder=encoder,
+            features=SHIPPED_FEATURES,
+            training=SHIPPED_TRAINING,
+        )
+        report = evaluate_policy_dir(
+            folder / "test.jsonl", folder / "policy", baselines=True, encoder=encoder
+        )
+        report["split_seed"] = seed
+        runs.append(report)
+    return runs
+
+
+def splits_table(runs: list[dict[str, Any]]) -> list[str]:
+    """One row per split: best single model, oracle, ours at its cost, AUCs against the best baseline."""
+    lines = [
+        "| split seed | best single (acc) | oracle | emafusion acc @ best cost | tier1 acc @ best cost "
+        "| emafusion AUC | tier1 AUC | best baseline AUC | tier-2 strategies chosen |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for report in runs:
+        best = report["best_single_model"]
+        ours, tier1 = report["policies"]["emafusion"], report["policies"]["tier1"]
+        baseline = report["vs_best_baseline"]["baseline"]
+        chosen = sorted(set(report["policy_manifest"].get("tier2", {}).get("strategies", {}).get("*", [])))
+        lines.append(
+            f"| {report['split_seed']} | `{best}` {report['models'][best]['accuracy']:.4f} "
+            f"| {report['oracle']['accuracy']:.4f} | {fmt(ours['accuracy_at_best_single_cost'])} "
+            f"| {fmt(tier1['accuracy_at_best_single_cost'])} | {ours['auc_normalized']:.4f} "
+            f"| {tier1['auc_normalized']:.4f} | {baseline} {report['policies'][baseline]['auc_normalized']:.4f} "
+            f"| {', '.join(chosen)} |"
+        )
+
+    def mean(values: list[float | None]) -> str:
+        return "never" if None in values else f"{statistics.fmean(v for v in values if v is not None):.4f}"
+
+    def column(policy: str, key: str) -> list[float | None]:
+        return [report["policies"][policy][key] for report in runs]
+
+    lines.append(
+        f"| mean | {mean([r['models'][r['best_single_model']]['accuracy'] for r in runs])} "
+        f"| {mean([r['oracle']['accuracy'] for r in runs])} "
+        f"| {mean(column('emafusion', 'accuracy_at_best_single_cost'))} "
+        f"| {mean(column('tier1', 'accuracy_at_best_single_cost'))} "
+        f"| {mean(column('emafusion', 'auc_normalized'))} | {mean(column('tier1', 'auc_normalized'))} "
+        f"| each split's best {mean([r['policies'][r['vs_best_baseline']['baseline']]['auc_normalized'] for r in runs])} | |"
+    )
+    return lines
+
+
 def markdown(
     table: OutcomeTable,
     test: OutcomeTable,
@@ -124,6 +195,7 @@ def markdown(
     by_task: dict[str, dict[str, float]],
     shipped: list[dict[str, Any]] | None,
     work: Path,
+    splits: list[dict[str, Any]],
 ) -> str:
     prompts = [json.loads(line) for line in (work / "outcomes.jsonl.prompts.jsonl").open(encoding="utf-8")]
     statuses: dict[str, int] = defaultdict(int)
@@ -229,6 +301,17 @@ def markdown(
         f"{1 / test.n_prompts:.3f} of accuracy, so policies within a prompt or two of each other are not told "
         "apart by this split.",
     ]
+    if splits:
+        lines += [
+            "",
+            "## The same on other splits",
+            "",
+            f"Training and replay repeated on {len(splits)} more seeded {test.n_prompts}-prompt splits of the same "
+            "table (same settings; the split seed is the only change), to show how much of the figures above is "
+            "the split's:",
+            "",
+            *splits_table([{**report, "split_seed": provenance["seed"]}, *splits]),
+        ]
     if shipped is not None:
         size_kb = sum(path.stat().st_size for path in SHIPPED.iterdir()) // 1024
         lines += ["", f"Artefact: `langchain_emafusion/tier1/default_predictor/` ({size_kb} KB)."]
@@ -242,6 +325,12 @@ def main() -> None:
     )
     parser.add_argument("--work-dir", type=Path, default=cache_dir() / "default-predictor")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the markdown file to write")
+    parser.add_argument(
+        "--other-splits",
+        type=int,
+        default=4,
+        help="repeat training and replay on this many other split seeds",
+    )
     args = parser.parse_args()
     work: Path = args.work_dir
     table = read_outcomes(work / "outcomes.jsonl")
@@ -258,7 +347,12 @@ def main() -> None:
         if ours == theirs
         else None
     )
-    text = markdown(table, test, report, throughput(table), accuracy_by_task(table), shipped, work)
+    provenance = json.loads((work / "provenance.json").read_text(encoding="utf-8"))
+    seeds = [provenance["seed"] + i for i in range(1, args.other_splits + 1)]
+    splits = other_splits(
+        table, work, seeds=seeds, test_fraction=provenance["test_fraction"], encoder=encoder
+    )
+    text = markdown(table, test, report, throughput(table), accuracy_by_task(table), shipped, work, splits)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text)
