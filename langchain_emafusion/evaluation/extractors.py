@@ -1,4 +1,4 @@
-"""Answer extractors: turn a model's answer text into a comparable key (final number, option letter).
+"""Answer extractors: turn a model's answer text into a comparable key (final number, option letter, date, time).
 
 This is the one place where answer keys are made, so that the converters (offline) and answer-level fusion (a live
 vote) compare answers the same way.
@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["normalize_number", "numbers_in", "extract_final_number", "extract_choice_letter"]
+__all__ = [
+    "normalize_number",
+    "numbers_in",
+    "extract_final_number",
+    "extract_choice_letter",
+    "extract_last_date",
+    "extract_last_time",
+]
 
 _NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
 # Markers that introduce a final answer, most explicit first: GSM8K's "#### 18", LaTeX's \boxed{18},
@@ -22,6 +29,8 @@ _FINAL_MARKERS = (
     ),
 )
 _ANY_NUMBER = re.compile(_NUMBER)
+_ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
+_CLOCK_TIME = re.compile(r"(?<![\d:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
 _CHOICE_MARKERS = (
     re.compile(r"(?:answer|option|choice)\s*(?:is|:)?\s*\(?\b([A-J])\b\)?", re.IGNORECASE),
     re.compile(r"^\s*\(?([A-J])\)?(?:[.):\s]|$)"),
@@ -94,3 +103,24 @@ def extract_choice_letter(text: str | None, *, letters: str = "ABCD") -> str | N
         if matches:
             return matches[-1] if marker is _CHOICE_MARKERS[0] else matches[0]
     return None
+
+
+def extract_last_date(text: str | None) -> str | None:
+    """The last ISO date (``YYYY-MM-DD``) written in the text, zero-padded, or None.
+
+    The last one, because a worked answer restates the given date first and ends with its result.
+    """
+    matches = _ISO_DATE.findall(text or "")
+    if not matches:
+        return None
+    year, month, day = matches[-1]
+    return f"{year}-{int(month):02d}-{int(day):02d}"
+
+
+def extract_last_time(text: str | None) -> str | None:
+    """The last 24-hour clock time (``HH:MM``) written in the text, zero-padded, or None."""
+    matches = _CLOCK_TIME.findall(text or "")
+    if not matches:
+        return None
+    hour, minute = matches[-1]
+    return f"{int(hour):02d}:{minute}"

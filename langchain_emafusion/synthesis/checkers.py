@@ -16,7 +16,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_emafusion.evaluation.extractors import extract_final_number, normalize_number
+from langchain_emafusion.evaluation.extractors import (
+    extract_final_number,
+    extract_last_date,
+    extract_last_time,
+    normalize_number,
+)
 from langchain_emafusion.synthesis.code_runner import extract_code, run_python_tests
 
 __all__ = [
@@ -38,7 +43,7 @@ class ResolvedCheck(BaseModel):
     """The checker's name (see ``ScoringSpec.checker``)."""
 
     answer_type: str
-    """How the answer is extracted: number, label, text, json, bullets or code."""
+    """How the answer is extracted: number, label, text, date, time, json, bullets or code."""
 
     reference: Any = None
     """The correct answer computed from the slots (a number, a string, a mapping of fields), if any."""
@@ -138,6 +143,10 @@ def extract_answer(check: ResolvedCheck, response: str) -> str | None:
         return extract_final_number(response)
     if kind == "label":
         return _label_answer(response, check.labels or [])
+    if kind == "date":
+        return extract_last_date(response)
+    if kind == "time":
+        return extract_last_time(response)
     if kind == "text":
         lines = [line.strip().strip("*").strip() for line in response.splitlines() if line.strip()]
         return lines[0] if lines else None
@@ -159,7 +168,11 @@ def reference_key(check: ResolvedCheck) -> str | None:
         return normalize_number(str(reference))
     if check.answer_type == "json" and isinstance(reference, dict):
         return _json_key(reference, list(check.params.get("fields") or sorted(reference)))
-    if check.answer_type in ("label", "text"):
+    if check.checker == "callable":
+        return (
+            None  # the reference is the function's input (a word count, say), not necessarily an answer key
+        )
+    if check.answer_type in ("label", "text", "date", "time"):
         return str(reference)
     return None
 
@@ -230,9 +243,12 @@ def check_response(check: ResolvedCheck, response: str) -> tuple[float, str | No
     if checker == "numeric":
         return float(answer is not None and _numbers_close(answer, check.reference, check.params)), answer
     if checker == "regex":
-        return float(
-            re.search(check.params["pattern"], response, check.params.get("flags", 0)) is not None
-        ), answer
+        found = re.search(check.params["pattern"], response, check.params.get("flags", 0)) is not None
+        if found and check.answer_type in ("date", "time") and check.reference is not None:
+            # The pattern found the right value somewhere ("2025-11-20, i.e. 10 days after 2025-11-10"): that
+            # value is the answer, whichever date the text happens to write last.
+            answer = str(check.reference)
+        return float(found), answer
     if checker == "json_fields":
         return _json_fields_score(check, response), answer
     if checker == "bullets":

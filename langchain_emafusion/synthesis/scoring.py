@@ -16,7 +16,7 @@ __all__ = ["ScoringSpec", "CheckerName", "AnswerType"]
 CheckerName = Literal[
     "exact", "normalized", "numeric", "regex", "json_fields", "bullets", "python_tests", "callable", "judge"
 ]
-AnswerType = Literal["number", "label", "text", "json", "bullets", "code"]
+AnswerType = Literal["number", "label", "text", "date", "time", "json", "bullets", "code"]
 
 _REGEX_FLAGS = {"IGNORECASE": re.IGNORECASE, "MULTILINE": re.MULTILINE, "DOTALL": re.DOTALL}
 # Checkers that compare an answer with the template's reference, so the template must compute one.

@@ -5,6 +5,8 @@ import pytest
 from langchain_emafusion.evaluation.extractors import (
     extract_choice_letter,
     extract_final_number,
+    extract_last_date,
+    extract_last_time,
     normalize_number,
     numbers_in,
 )
@@ -45,3 +47,31 @@ def test_numbers_in_collects_every_written_number_normalized() -> None:
 )
 def test_extract_choice_letter(text: str, expected: str | None) -> None:
     assert extract_choice_letter(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-11-10 + 10 days = 2025-11-20", "2025-11-20"),
+        ("The contract ends on 2025-4-5.", "2025-04-05"),
+        ("Due 2025-02-141", None),
+        ("tomorrow", None),
+        (None, None),
+    ],
+)
+def test_extract_last_date(text: str | None, expected: str | None) -> None:
+    assert extract_last_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("14:35 + 2 hours 50 minutes = 17:25", "17:25"),
+        ("It ends at 9:05.", "09:05"),
+        ("at 25:10 or 12:61", None),
+        ("the ratio 1:2:3", None),
+        ("noon", None),
+    ],
+)
+def test_extract_last_time(text: str | None, expected: str | None) -> None:
+    assert extract_last_time(text) == expected

@@ -53,6 +53,23 @@ def test_regex_with_slot_substitution() -> None:
     assert check_response(check, "Due 2025-02-141")[0] == 0.0
 
 
+def test_dates_and_times_get_comparable_answer_keys() -> None:
+    pattern = {"checker": "regex", "pattern": "(?<!\\d)${due}(?!\\d)"}
+    date = resolve(pattern, "2025-11-20", "date", due="2025-11-20")
+    # Right: the key is the value the pattern found, even where the text writes the given date last.
+    assert check_response(date, "The payment due date is 2025-11-20.") == (1.0, "2025-11-20")
+    assert check_response(date, "2025-11-20, i.e. 10 days after 2025-11-10") == (1.0, "2025-11-20")
+    # Wrong: the key is the last date written, so two models that agree on a wrong date agree on the key.
+    assert check_response(date, "10 days after 2025-11-10 is 2025-11-21.") == (0.0, "2025-11-21")
+    assert check_response(date, "I cannot tell") == (0.0, None)
+    assert reference_key(date) == "2025-11-20"
+    time_check = resolve(
+        {"checker": "regex", "pattern": "(?<!\\d)${end}(?!\\d)"}, "17:30", "time", end="17:30"
+    )
+    assert check_response(time_check, "16:45 plus 45 minutes is 17:30") == (1.0, "17:30")
+    assert check_response(time_check, "It ends at 9:05") == (0.0, "09:05")
+
+
 def test_json_fields_all_or_nothing_and_partial_credit() -> None:
     reference = {"vendor": "Acme", "total": 120, "due_date": "2025-04-24"}
     answer = 'Here you go:\n```json\n{"vendor": "ACME", "total": "120.00", "due_date": "2025-04-24"}\n```'
@@ -115,6 +132,8 @@ def test_callable_checker_by_dotted_path() -> None:
     )
     assert check_response(check, "FAST LIGHT QUIET") == (1.0, "FAST LIGHT QUIET")
     assert check_response(check, "Fast light quiet")[0] == 0.0
+    # Its reference (a word count here) is the function's input, not an answer key to compare answers with.
+    assert reference_key(check) is None
 
 
 def test_judge_is_not_scored_locally() -> None:
