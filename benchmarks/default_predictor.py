@@ -1,6 +1,6 @@
 """Regenerate the shipped default predictor end to end: synthesize on the embedded pool, split, train, copy.
 
-    python benchmarks/default_predictor.py                 # 176 prompts x 3 members: ~45 min of model time
+    python benchmarks/default_predictor.py                 # 264 prompts x 3 members: ~70 min of model time
     python benchmarks/default_predictor.py --n 44 --no-large --no-ship --work-dir /tmp/quick   # a quick look
 
 Steps (every model call is cached in the work folder, so a rerun or an interrupted run resumes):
@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=176, help="prompts (22 starter templates: 176 = 8 each)")
+    parser.add_argument("--n", type=int, default=264, help="prompts (22 starter templates: 264 = 12 each)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--test-fraction", type=float, default=0.25)
