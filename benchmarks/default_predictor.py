@@ -7,14 +7,16 @@ Steps (every model call is cached in the work folder, so a rerun or an interrupt
 1. ``emafusion synth`` on the starter seed set with the embedded models: the default pool's SmolLM2-135M and
    Qwen2.5-Coder-0.5B and the opt-in Qwen2.5-Coder-1.5B (``embedded-large`` extra; ``--no-large`` leaves it out),
    one llama.cpp thread each, answers capped at ``--max-tokens``. The predictor thus also knows the opt-in
-   member, and the three-member table gives tier 2 a pool whose members fail on different prompts. The pool file gives the local models notional
-   compute prices (US$ per million tokens, in proportion to their measured seconds per token), so that replay
-   figures show a cost/quality trade-off; the shipped predictor stores no prices (routing uses the live cards).
+   member (so a default run needs that extra installed), and the replay has a third, stronger member whose
+   failures the smaller ones might cover. The pool file gives the local models notional compute prices (US$ per
+   million tokens, in proportion to their measured seconds per token), so that replay figures show a
+   cost/quality trade-off; the shipped predictor stores no prices (routing uses the live cards).
 2. A fixed-seed split by prompt: ``--test-fraction`` held out for ``benchmarks/synthesis.py``.
 3. ``train_policy`` on the training part (what ``emafusion train`` does, with a smaller network, and tier 2 too
    for the replay; only tier 1 is shipped).
-4. Unless ``--no-ship``: copy tier 1 (``tier1.json``, ``tier1.safetensors``; the router the package registers) into ``langchain_emafusion/tier1/default_predictor/`` with a
-   provenance file; refuse an artefact above ``--max-kb``.
+4. Unless ``--no-ship``: copy tier 1 (``tier1.json``, ``tier1.safetensors``; the router the package registers)
+   into ``langchain_emafusion/tier1/default_predictor/`` with a provenance file (the work folder keeps a copy);
+   refuse an artefact above ``--max-kb``.
 
 The work folder (default ``~/.cache/langchain-emafusion/default-predictor``) keeps the outcome table, the call
 cache, the splits and the full policy (with its training table) for ``benchmarks/synthesis.py``.
@@ -55,8 +57,9 @@ LARGE_MEMBER_YAML = """\
   - {name: qwen2.5-coder-1.5b, type: llamacpp, embedded: qwen2.5-coder-1.5b, input_price: 0.15, output_price: 0.6, kwargs: {n_threads: 1}}
 """
 PROVENANCE_FILE = "provenance.json"
-# A few dozen training prompts need no 5 x 256-wide ensemble over 1,024 n-gram buckets (7.5 MB of float32):
-# two narrow members over 256 buckets keep the shipped file near 200 KB.
+# A few hundred training prompts need no 5 x 256-wide ensemble over 1,024 n-gram buckets (7.5 MB of float32):
+# two narrow members over 256 buckets keep the networks small; most of the ~330 KB shipped are the training
+# prompts' embeddings that the neighbour term reads.
 SHIPPED_FEATURES = FeatureConfig(ngram_buckets=256)
 SHIPPED_TRAINING = TrainingConfig(hidden=32, model_dim=32, n_members=2)
 

@@ -169,9 +169,8 @@ def reference_key(check: ResolvedCheck) -> str | None:
     if check.answer_type == "json" and isinstance(reference, dict):
         return _json_key(reference, list(check.params.get("fields") or sorted(reference)))
     if check.checker == "callable":
-        return (
-            None  # the reference is the function's input (a word count, say), not necessarily an answer key
-        )
+        # The reference is the function's input (a word count, say), not necessarily an answer key.
+        return None
     if check.answer_type in ("label", "text", "date", "time"):
         return str(reference)
     return None
