@@ -1,6 +1,6 @@
 """Regenerate the shipped default predictor end to end: synthesize on the embedded pool, split, train, copy.
 
-    python benchmarks/default_predictor.py                 # 264 prompts x 3 members: ~70 min of model time
+    python benchmarks/default_predictor.py                 # 264 prompts x 3 members: ~100 min of model time
     python benchmarks/default_predictor.py --n 44 --no-large --no-ship --work-dir /tmp/quick   # a quick look
 
 Steps (every model call is cached in the work folder, so a rerun or an interrupted run resumes):

@@ -496,14 +496,13 @@ def test_live_vote_on_the_embedded_pool_calls_both_real_models(
     fusion = message.response_metadata["fusion"]
     assert fusion["strategy"] == "vote" and sorted(fusion["models"]) == sorted(EMBEDDED.values())
     assert fusion["answer_kind"] == "number" and set(fusion["answers"]) == set(EMBEDDED.values())
-    # Each real model answered (two llama.cpp calls, one after the other), and the final text is one of them.
+    # Each real model answered (two llama.cpp calls, one after the other) and the judge rated both.
     assert len(fusion["calls"]) == 2 and all(call["output_tokens"] > 0 for call in fusion["calls"])
     assert fusion["chosen"] in EMBEDDED.values() and set(fusion["judge_confidences"]) == set(
         EMBEDDED.values()
     )
     assert message.usage_metadata is not None
     assert message.usage_metadata["output_tokens"] == sum(call["output_tokens"] for call in fusion["calls"])
+    # Greedy decoding: streaming the same request streams the same final answer.
     streamed = list(llm.stream("What is 17 + 25? End with 'Answer: <number>'."))
-    assert (
-        "".join(str(chunk.content) for chunk in streamed) == message.content
-    )  # greedy decoding: same answer
+    assert "".join(str(chunk.content) for chunk in streamed) == message.content
