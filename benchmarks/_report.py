@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_emafusion.evaluation.evaluate import auc_intervals
+
 
 def fmt(value: float | None, digits: int = 4) -> str:
     """A figure, or "never" where the frontier never reaches it."""
@@ -33,23 +35,19 @@ def report_table(report: dict[str, Any]) -> list[str]:
 def comparison_lines(report: dict[str, Any]) -> list[str]:
     """The bootstrap intervals of emafusion − tier1 and of each of ours − the best baseline, and tier 2's table."""
     lines = []
-    versus = report.get("emafusion_vs_tier1")
-    if versus:
-        lines.append(
-            f"emafusion − tier1 normalized AUC: {versus['auc_difference']:+.4f} "
-            f"(95% bootstrap interval over test prompts {versus['ci95_low']:+.4f} … {versus['ci95_high']:+.4f}, "
-            f"{versus['resamples']} resamples)."
-        )
-    against = report.get("vs_best_baseline")
-    if against:
-        for name in ("emafusion", "tier1"):
-            if name in against:
-                gap = against[name]
-                lines.append(
-                    f"{name} − {against['baseline']} (the best baseline by AUC): {gap['auc_difference']:+.4f} "
-                    f"({gap['ci95_low']:+.4f} … {gap['ci95_high']:+.4f})."
-                )
-    if versus:
+    for ours, compared, gap in auc_intervals(report):
+        if compared == "tier1":
+            lines.append(
+                f"emafusion − tier1 normalized AUC: {gap['auc_difference']:+.4f} "
+                f"(95% bootstrap interval over test prompts {gap['ci95_low']:+.4f} … {gap['ci95_high']:+.4f}, "
+                f"{gap['resamples']} resamples)."
+            )
+        else:
+            lines.append(
+                f"{ours} − {compared} (the best baseline by AUC): {gap['auc_difference']:+.4f} "
+                f"({gap['ci95_low']:+.4f} … {gap['ci95_high']:+.4f})."
+            )
+    if report.get("emafusion_vs_tier1"):
         strategies = report["policy_manifest"].get("tier2", {}).get("strategies", {})
         if strategies:
             lines.append(

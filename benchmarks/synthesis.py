@@ -202,6 +202,7 @@ def markdown(
     by_task: dict[str, dict[str, float]],
     shipped: list[dict[str, Any]] | None,
     work: Path,
+    provenance: dict[str, Any],
     splits: list[dict[str, Any]],
 ) -> str:
     prompts = [json.loads(line) for line in (work / "outcomes.jsonl.prompts.jsonl").open(encoding="utf-8")]
@@ -209,7 +210,6 @@ def markdown(
     for record in prompts:
         if record["paraphrase"]:
             statuses[record["paraphrase_status"].split(":")[0]] += 1
-    provenance = json.loads((work / "provenance.json").read_text(encoding="utf-8"))
     shipped_note = (
         "(synthesis, split, training, shipped artefact)"
         if shipped is not None
@@ -346,7 +346,8 @@ def main() -> None:
     report = evaluate_policy_dir(work / "test.jsonl", work / "policy", baselines=True, encoder=encoder)
     (work / "replay_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     # The shipped router is scored only on the held-out prompts of the run that trained it.
-    ours = json.loads((work / "provenance.json").read_text(encoding="utf-8"))["train_table_sha256"]
+    provenance = json.loads((work / "provenance.json").read_text(encoding="utf-8"))
+    ours = provenance["train_table_sha256"]
     theirs = json.loads((SHIPPED / "provenance.json").read_text(encoding="utf-8"))["train_table_sha256"]
     member_sets = [DEFAULT_EMBEDDED_MODELS, tuple(table.models)]
     shipped = (
@@ -354,7 +355,6 @@ def main() -> None:
         if ours == theirs
         else None
     )
-    provenance = json.loads((work / "provenance.json").read_text(encoding="utf-8"))
     seeds = [provenance["seed"] + i for i in range(1, args.other_splits + 1)]
     splits = other_splits(
         table,
@@ -364,7 +364,9 @@ def main() -> None:
         training_seed=provenance["seed"],
         encoder=encoder,
     )
-    text = markdown(table, test, report, throughput(table), accuracy_by_task(table), shipped, work, splits)
+    text = markdown(
+        table, test, report, throughput(table), accuracy_by_task(table), shipped, work, provenance, splits
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text)

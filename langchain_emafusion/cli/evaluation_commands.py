@@ -149,21 +149,14 @@ def _print_summary(console: Console, result: dict[str, object]) -> None:
             fmt(figures["auc_normalized"]),
         )
     console.print(table)
-    intervals: list[tuple[str, object]] = [("emafusion − tier1", result.get("emafusion_vs_tier1"))]
-    against = result.get("vs_best_baseline")
-    if isinstance(against, dict):
-        intervals += [
-            (f"{name} − {against['baseline']}", against[name])
-            for name in ("emafusion", "tier1")
-            if name in against
-        ]
-    for label, interval in intervals:
-        if isinstance(interval, dict):
-            console.print(
-                f"{label} AUC: {interval['auc_difference']:+.4f} (95% bootstrap "
-                f"{interval['ci95_low']:+.4f} … {interval['ci95_high']:+.4f})",
-                highlight=False,
-            )
+    from langchain_emafusion.evaluation.evaluate import auc_intervals
+
+    for ours, compared, interval in auc_intervals(result):
+        console.print(
+            f"{ours} − {compared} AUC: {interval['auc_difference']:+.4f} (95% bootstrap "
+            f"{interval['ci95_low']:+.4f} … {interval['ci95_high']:+.4f})",
+            highlight=False,
+        )
 
 
 def convert(

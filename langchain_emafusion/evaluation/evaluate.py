@@ -24,7 +24,7 @@ from langchain_emafusion.fusion.model import TIER2_FILE
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.routing.encoder import PromptEncoder
 
-__all__ = ["evaluate_policies", "evaluate_policy_dir"]
+__all__ = ["evaluate_policies", "evaluate_policy_dir", "auc_intervals"]
 
 
 def evaluate_policies(
@@ -67,6 +67,24 @@ def evaluate_policies(
             **{name: auc_difference_interval(test, by_name[name], by_name[best], report) for name in ours},
         }
     return report
+
+
+def auc_intervals(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The AUC-difference intervals a report carries, as ``(ours, compared with, interval)``.
+
+    ``emafusion`` − ``tier1`` first where both ran, then each of ours − the best baseline; what a report lacks
+    is left out. The CLI and the benchmarks print these.
+    """
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    versus = report.get("emafusion_vs_tier1")
+    if isinstance(versus, dict):
+        found.append(("emafusion", "tier1", versus))
+    against = report.get("vs_best_baseline")
+    if isinstance(against, dict):
+        found += [
+            (name, against["baseline"], against[name]) for name in ("emafusion", "tier1") if name in against
+        ]
+    return found
 
 
 def auc_difference_interval(
