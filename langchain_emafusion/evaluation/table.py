@@ -8,6 +8,7 @@ line of the first bad row.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -213,7 +214,8 @@ def read_outcomes(path: str | Path) -> OutcomeTable:
     """Read and validate an outcome table from a JSONL file.
 
     Args:
-        path: The JSONL file: one object per line; blank lines are ignored.
+        path: The JSONL file: one object per line; blank lines are ignored. A name ending in ``.gz`` is read
+            as gzip-compressed JSONL (as ``../shared/data/mmlu-pro/outcomes.jsonl.gz``).
 
     Returns:
         The validated table.
@@ -254,6 +256,11 @@ def read_outcomes(path: str | Path) -> OutcomeTable:
 def _decoded(source: Path) -> str:
     """The file's text; a byte sequence that is not UTF-8 is an OutcomeTableError naming its line."""
     data = source.read_bytes()
+    if source.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise OutcomeTableError(f"not a readable gzip file ({error})", path=source) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -23,7 +23,7 @@ from typing import Any
 from langchain_emafusion.evaluation.cards import cards_from_json, cards_to_json, replay_cards
 from langchain_emafusion.evaluation.errors import OutcomeTableError
 from langchain_emafusion.evaluation.protocol import ReplayPolicy
-from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes
+from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes, write_outcomes
 from langchain_emafusion.fusion.model import TIER2_FILE
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE
@@ -98,7 +98,9 @@ def train_policy(
     destination.mkdir(parents=True, exist_ok=True)
     config = dataclasses.replace(training or TrainingConfig(), seed=seed)
     featurizer = PromptFeaturizer(features, encoder=encoder)
+    started = time.perf_counter()
     predictor = Tier1Predictor.fit(table, training=config, featurizer=featurizer, show_progress=progress)
+    tier1_s = time.perf_counter() - started
     predictor.save(destination)
     (destination / TIER2_FILE).unlink(missing_ok=True)
     tier2_info: dict[str, Any] | None = None
@@ -112,7 +114,9 @@ def train_policy(
         tier2_info = {"file": TIER2_FILE, "strategies": model.strategies, "info": model.info}
     router = Tier1Policy(predictor)
     table_copy = destination / TRAIN_TABLE_FILE
-    if source.resolve() != table_copy.resolve():
+    if source.suffix == ".gz":
+        write_outcomes(table, table_copy)  # the saved copy is plain JSONL, as its name says
+    elif source.resolve() != table_copy.resolve():
         shutil.copyfile(source, table_copy)
     manifest: dict[str, Any] = {
         "format": _FORMAT,
@@ -126,6 +130,10 @@ def train_policy(
         "encoder": predictor.featurizer.encoder.model_id,
         "router_file": ROUTER_FILE,
         "training_info": predictor.info,
+        "train_s": {
+            "tier1": round(tier1_s, 2),
+            "tier2": None if tier2_info is None else tier2_info["info"]["train_s"],
+        },
         "cards": cards_to_json(replay_cards(table)),
         "train_table": {
             "file": TRAIN_TABLE_FILE,
