@@ -23,12 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from langchain_emafusion.evaluation.extractors import normalize_number, numbers_in
 from langchain_emafusion.fusion.signals import SIGNAL_NAMES, response_signals
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = ["AnswerJudge", "JudgeInput"]
 
@@ -56,6 +59,9 @@ class JudgeInput:
     """Token-logprob confidence reported by a local model (exp of the mean token logprob), if any."""
     other_responses: Sequence[str | None] = field(default_factory=tuple)
     """The other answers' response texts, in the order of ``others`` (for the cross-mention terms)."""
+    signals: np.ndarray | None = None
+    """This answer's text signals (:func:`~langchain_emafusion.fusion.signals.response_signals`), when already
+    computed: training computes them once per (prompt, member) and reuses them in every row that answer is in."""
 
 
 class AnswerJudge:
@@ -134,7 +140,11 @@ class AnswerJudge:
                 m = self.models.index(item.model)
                 per_model[m * len(cross) : (m + 1) * len(cross)] = cross
             agreement += [*cross, *per_model]
-        signals = response_signals(item.response, item.answer, answers_expected=self.answers_expected)
+        signals = (
+            item.signals
+            if item.signals is not None
+            else response_signals(item.response, item.answer, answers_expected=self.answers_expected)
+        )
         return np.concatenate([[_logit(item.predicted_quality) / 4.0], one_hot, by_task, agreement, signals])
 
     def probability(self, item: JudgeInput, task_probs: np.ndarray | None = None) -> float:
@@ -142,8 +152,13 @@ class AnswerJudge:
         z = float(self.features(item, task_probs) @ self.weights) + self.bias
         return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
 
-    def fit(self, features: np.ndarray, targets: np.ndarray, *, seed: int = 0) -> AnswerJudge:
-        """Fit the logistic weights to rows of :meth:`features` and scores in [0, 1]; returns self."""
+    def fit(
+        self, features: np.ndarray | sparse.csr_matrix, targets: np.ndarray, *, seed: int = 0
+    ) -> AnswerJudge:
+        """Fit the logistic weights to rows of :meth:`features` and scores in [0, 1]; returns self.
+
+        ``features`` may be a sparse matrix: most terms are per-model blocks, zero outside the answer's model.
+        """
         from langchain_emafusion.evaluation.baselines.common import fit_soft_logistic
 
         self.weights, self.bias = fit_soft_logistic(features, np.asarray(targets, float), seed=seed)

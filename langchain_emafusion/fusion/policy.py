@@ -28,13 +28,24 @@ class FusionPolicy(BaseReplayPolicy):
 
     name = "emafusion"
 
-    def __init__(self, tier1: Tier1Policy, tier2: Tier2Model, *, force_strategy: str | None = None) -> None:
-        """Create the policy from a tier-1 policy and a trained tier-2 model."""
+    def __init__(
+        self,
+        tier1: Tier1Policy,
+        tier2: Tier2Model,
+        *,
+        force_strategy: str | None = None,
+        judge_cache: dict[Any, dict[str, float]] | None = None,
+    ) -> None:
+        """Create the policy from a tier-1 policy and a trained tier-2 model.
+
+        ``judge_cache`` memoizes the judge's verdicts on a set of answers; policies that share a judge may
+        share one (tier-2 training replays every strategy of a fold with the same fold judge).
+        """
         self.tier1 = tier1
         self.tier2 = tier2
         self.force_strategy = force_strategy
         self._strategies: dict[str, FusionStrategy] = {}
-        self._judged: dict[Any, dict[str, float]] = {}
+        self._judged: dict[Any, dict[str, float]] = {} if judge_cache is None else judge_cache
 
     def settings(self) -> list[float]:
         """Tier 1's knob values."""

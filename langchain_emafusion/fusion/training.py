@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from langchain_emafusion.evaluation.cards import replay_cards
 from langchain_emafusion.evaluation.replay import replay
@@ -31,11 +32,22 @@ from langchain_emafusion.fusion.base import available_strategies, get_strategy
 from langchain_emafusion.fusion.judge import AnswerJudge, JudgeInput
 from langchain_emafusion.fusion.model import ALL_TASKS, Tier2Model
 from langchain_emafusion.fusion.policy import FusionPolicy
+from langchain_emafusion.fusion.signals import SIGNAL_NAMES, response_signals
 from langchain_emafusion.tier1.features import PromptFeaturizer
 from langchain_emafusion.tier1.policy import Tier1Policy
 from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
 
-__all__ = ["Tier2TrainingConfig", "OutOfFold", "out_of_fold_predictions", "fit_tier2"]
+if TYPE_CHECKING:
+    from scipy import sparse
+
+__all__ = [
+    "Tier2TrainingConfig",
+    "OutOfFold",
+    "JudgeRows",
+    "out_of_fold_predictions",
+    "answer_signals",
+    "fit_tier2",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +91,7 @@ def out_of_fold_predictions(
     training: TrainingConfig,
     folds: int,
     members: int,
+    progress: bool = False,
 ) -> OutOfFold:
     """Tier-1 predictions for every prompt of ``table`` by predictors trained on the other folds."""
     if folds < 2:
@@ -91,7 +104,7 @@ def out_of_fold_predictions(
     task_probs = np.zeros((n, len(labels))) if labels else None
     fold_of = np.zeros(n, dtype=np.int64)
     config = dataclasses.replace(training, n_members=members)
-    for fold in range(folds):
+    for fold in tqdm(range(folds), desc="tier 2: out-of-fold tier 1", unit="fold", disable=not progress):
         held = order[fold::folds]
         fold_of[held] = fold
         held_set = set(held.tolist())
@@ -107,26 +120,70 @@ def out_of_fold_predictions(
     return OutOfFold(quality, tokens, task_probs, labels, fold_of)
 
 
+def answer_signals(table: OutcomeTable, *, answers_expected: bool, progress: bool = False) -> np.ndarray:
+    """Every answer's text signals, once per (prompt, member): ``(prompts, models, len(SIGNAL_NAMES))``.
+
+    The judge's rows, its selection-skill check and the fold judges all read these instead of recomputing them
+    (on 3,000 prompts x 29 members that is 87,000 answers, each in several rows).
+    """
+    n, n_models = table.n_prompts, len(table.models)
+    signals = np.zeros((n, n_models, len(SIGNAL_NAMES)))
+    for p in tqdm(range(n), desc="tier 2: answer signals", unit="prompt", disable=not progress):
+        for m in range(n_models):
+            row = table.row(p, m)
+            signals[p, m] = response_signals(
+                row.response, row.answer if answers_expected else None, answers_expected=answers_expected
+            )
+    return signals
+
+
+@dataclasses.dataclass
+class JudgeRows:
+    """The judge's training rows: sparse features (per-model blocks are mostly zero), targets, their prompts."""
+
+    features: sparse.csr_matrix
+    targets: np.ndarray
+    prompts: np.ndarray
+    """(rows,) the prompt index of each row (a fold judge keeps the rows of the other folds' prompts)."""
+
+    def without(self, held: set[int]) -> tuple[sparse.csr_matrix, np.ndarray]:
+        """The features and targets of the rows whose prompt is not in ``held``."""
+        keep = np.flatnonzero(~np.isin(self.prompts, sorted(held)))
+        return self.features[keep], self.targets[keep]
+
+
 def _judge_rows(
     table: OutcomeTable,
     oof: OutOfFold,
     judge: AnswerJudge,
+    signals: np.ndarray,
     *,
     limit: int,
     seed: int,
-    prompts: Sequence[int] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    progress: bool = False,
+) -> JudgeRows:
+    """The judge's rows: each sampled (prompt, model) answer alone and, with answer keys, beside one other.
+
+    With three or more members also beside all the others: the views the judge gets live.
+    """
+    from scipy import sparse as scipy_sparse
+
     rng = np.random.default_rng(seed)
     n_models = len(table.models)
-    features, targets = [], []
-    chosen = range(table.n_prompts) if prompts is None else prompts
-    pairs = [(p, m) for p in chosen for m in range(n_models)]
+    pairs = [(p, m) for p in range(table.n_prompts) for m in range(n_models)]
     if len(pairs) > limit:
         pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), size=limit, replace=False))]
-    for p, m in pairs:
+    data: list[np.ndarray] = []
+    columns: list[np.ndarray] = []
+    lengths: list[int] = []
+    targets: list[float] = []
+    prompts: list[int] = []
+    for p, m in tqdm(pairs, desc="tier 2: judge rows", unit="answer", disable=not progress):
         row = table.row(p, m)
         probs = None if oof.task_probs is None else oof.task_probs[p]
-        base = JudgeInput(table.models[m], float(oof.quality[p, m]), row.response, row.answer)
+        base = JudgeInput(
+            table.models[m], float(oof.quality[p, m]), row.response, row.answer, signals=signals[p, m]
+        )
         variants = [base]
         if judge.answers_expected and n_models >= 2:
             others = [o for o in range(n_models) if o != m]
@@ -147,15 +204,30 @@ def _judge_rows(
                     )
                 )
         for item in variants:
-            features.append(judge.features(item, probs))
-            targets.append(table.scores[p, m])
-    return np.asarray(features), np.asarray(targets)
+            vector = judge.features(item, probs)
+            nonzero = np.flatnonzero(vector)
+            columns.append(nonzero)
+            data.append(vector[nonzero])
+            lengths.append(len(nonzero))
+            targets.append(float(table.scores[p, m]))
+            prompts.append(p)
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    features = scipy_sparse.csr_matrix(
+        (
+            np.concatenate(data) if data else np.zeros(0),
+            np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64),
+            indptr,
+        ),
+        shape=(len(targets), len(judge.feature_names())),
+    )
+    return JudgeRows(features, np.asarray(targets), np.asarray(prompts, dtype=np.int64))
 
 
 def _selection_skill(
     table: OutcomeTable,
     oof: OutOfFold,
     judge: AnswerJudge,
+    signals: np.ndarray,
     *,
     seed: int,
     prompts: Sequence[int] | None = None,
@@ -185,6 +257,7 @@ def _selection_skill(
                     )
                 ],
                 other_responses=[table.row(p, other).response],
+                signals=signals[p, me],
             )
             scores.append(judge.probability(item, probs))
         total += 1
@@ -217,18 +290,31 @@ def fit_tier2(
     training = training or TrainingConfig()
     knob_values = sorted(knobs or KNOB_SETTINGS)
     oof = out_of_fold_predictions(
-        table, featurizer=featurizer, training=training, folds=cfg.folds, members=cfg.fold_members
+        table,
+        featurizer=featurizer,
+        training=training,
+        folds=cfg.folds,
+        members=cfg.fold_members,
+        progress=progress,
     )
     answers_expected = table.has_answers and len(table.models) >= 2
+    signals = answer_signals(table, answers_expected=answers_expected, progress=progress)
+    template = AnswerJudge(table.models, oof.task_labels, answers_expected=answers_expected)
+    rows = _judge_rows(
+        table, oof, template, signals, limit=cfg.judge_rows, seed=training.seed, progress=progress
+    )
 
-    def fitted_judge(prompts: Sequence[int] | None) -> tuple[AnswerJudge, int]:
+    def fitted_judge(held: set[int]) -> AnswerJudge:
+        """The judge fitted on the rows of prompts outside ``held`` (all of them for the served judge)."""
         judge = AnswerJudge(table.models, oof.task_labels, answers_expected=answers_expected)
-        x, y = _judge_rows(table, oof, judge, limit=cfg.judge_rows, seed=training.seed, prompts=prompts)
+        x, y = rows.without(held)
         judge.fit(x, y, seed=training.seed)
-        judge.selection_skill = _selection_skill(table, oof, judge, seed=training.seed, prompts=prompts)
-        return judge, len(y)
+        kept = [p for p in range(table.n_prompts) if p not in held]
+        judge.selection_skill = _selection_skill(table, oof, judge, signals, seed=training.seed, prompts=kept)
+        return judge
 
-    judge, judge_rows = fitted_judge(None)
+    judge = fitted_judge(set())
+    judge_rows = len(rows.targets)
     informative = answers_expected or any(
         table.row(p, m).response for p in range(table.n_prompts) for m in range(len(table.models))
     )
@@ -255,21 +341,28 @@ def fit_tier2(
         and (name == "single" or (informative and enough_prompts))
     ]
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    bar = tqdm(
+        total=sum(1 for ps in sample_folds if ps) * len(names),
+        desc="tier 2: strategy replay",
+        unit="replay",
+        disable=not progress,
+    )
     for fold_prompts in sample_folds:
         if not fold_prompts:
             continue
-        held = set(fold_prompts)
-        fold_judge, _ = fitted_judge([p for p in range(table.n_prompts) if p not in held])
+        fold_judge = fitted_judge(set(fold_prompts))
         placeholder = Tier2Model(fold_judge, knob_values, everything_single, answers_expected, cfg.max_calls)
         replay_table = table.subset([table.prompt_ids[p] for p in fold_prompts])
+        # One judgement memo per fold: every strategy judges the same answers with the same fold judge.
+        judged: dict[Any, dict[str, float]] = {}
         for name in names:
             run = replay(
-                FusionPolicy(tier1, placeholder, force_strategy=name),
+                FusionPolicy(tier1, placeholder, force_strategy=name, judge_cache=judged),
                 replay_table,
                 cards,
                 settings=knob_values,
-                progress=progress,
             )
+            bar.update()
             parts[name].append(
                 np.stack(
                     [
@@ -279,6 +372,7 @@ def fit_tier2(
                     axis=1,
                 )  # (prompts of this fold, knobs)
             )
+    bar.close()
     utility = {name: np.concatenate(values) for name, values in parts.items()}
     placeholder = Tier2Model(judge, knob_values, everything_single, answers_expected, cfg.max_calls)
     tasks = [

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from langchain_emafusion.evaluation.table import OutcomeTable
 from langchain_emafusion.routing.encoder import PromptEncoder
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = [
     "LAMBDA_SETTINGS",
@@ -64,7 +68,11 @@ def sigmoid(values: np.ndarray) -> np.ndarray:
 
 
 def fit_soft_logistic(
-    features: np.ndarray, targets: np.ndarray, *, regularization: float = 1.0, seed: int = 0
+    features: np.ndarray | sparse.csr_matrix,
+    targets: np.ndarray,
+    *,
+    regularization: float = 1.0,
+    seed: int = 0,
 ) -> tuple[np.ndarray, float]:
     """Fit a logistic regression to soft targets in [0, 1] (fractional scores count as weighted 1s and 0s).
 
@@ -72,7 +80,7 @@ def fit_soft_logistic(
     likelihood fit for soft labels.
 
     Args:
-        features: Array (n, d).
+        features: Array (n, d), dense or a scipy CSR matrix (kept sparse: the judge's per-model blocks are).
         targets: Array (n,) in [0, 1].
         regularization: Inverse L2 strength (scikit-learn's ``C``).
         seed: Solver seed.
@@ -80,6 +88,7 @@ def fit_soft_logistic(
     Returns:
         (weights of shape (d,), bias). A constant target gives zero weights and the matching log-odds bias.
     """
+    from scipy import sparse as scipy_sparse
     from sklearn.linear_model import LogisticRegression
 
     positive_weight = targets
@@ -87,10 +96,11 @@ def fit_soft_logistic(
     if positive_weight.sum() <= 0 or negative_weight.sum() <= 0:
         rate = float(np.clip(targets.mean(), 1e-4, 1 - 1e-4))
         return np.zeros(features.shape[1]), float(np.log(rate / (1 - rate)))
-    keep_positive = positive_weight > 0
-    keep_negative = negative_weight > 0
-    stacked = np.vstack([features[keep_positive], features[keep_negative]])
-    labels = np.concatenate([np.ones(keep_positive.sum()), np.zeros(keep_negative.sum())])
+    keep_positive = np.flatnonzero(positive_weight > 0)
+    keep_negative = np.flatnonzero(negative_weight > 0)
+    stack = scipy_sparse.vstack if scipy_sparse.issparse(features) else np.vstack
+    stacked = stack([features[keep_positive], features[keep_negative]])
+    labels = np.concatenate([np.ones(len(keep_positive)), np.zeros(len(keep_negative))])
     weights = np.concatenate([positive_weight[keep_positive], negative_weight[keep_negative]])
     model = LogisticRegression(C=regularization, max_iter=2000, random_state=seed)
     model.fit(stacked, labels, sample_weight=weights)
