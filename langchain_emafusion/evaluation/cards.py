@@ -5,8 +5,13 @@ capabilities), so a policy written against live pool cards reads them the same w
 behind them: their factory raises :class:`ReplayOnlyModelError` if anything tries to build one.
 
 Prices come from the table itself: when rows carry token counts, per-model ($/Mtok in, $/Mtok out) are fitted
-by least squares to ``cost_usd`` (exact for the converters' tables, whose costs are priced token counts);
-without token counts the prices are unknown and set to 0 with the tag ``"price-unknown"``.
+by least squares to ``cost_usd`` (exact for the converters' tables, whose costs are priced token counts).
+Rows with ``cost_usd`` but no token counts (recorded bills) get a per-model cost model instead: cost = a x the
+prompt's estimated tokens + a fixed cost per call, fitted to the recorded costs (both terms non-negative); the
+fixed part is carried as an output price over :data:`~langchain_emafusion.pool.card.UNKNOWN_OUTPUT_TOKENS`,
+the output length tier 1 predicts for such members, so the selector expects each call to cost what the table
+billed (tag ``"price-estimated"``). Without costs the prices are unknown and set to 0 (tag
+``"price-unknown"``).
 """
 
 from __future__ import annotations
@@ -18,10 +23,18 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 
 from langchain_emafusion.errors import EmaFusionError
+from langchain_emafusion.evaluation.converters import estimate_tokens
 from langchain_emafusion.evaluation.table import OutcomeTable
-from langchain_emafusion.pool.card import ModelCard
+from langchain_emafusion.pool.card import UNKNOWN_OUTPUT_TOKENS, ModelCard
 
-__all__ = ["ReplayOnlyModelError", "replay_cards", "fit_prices", "cards_to_json", "cards_from_json"]
+__all__ = [
+    "ReplayOnlyModelError",
+    "replay_cards",
+    "fit_prices",
+    "fit_cost_model",
+    "cards_to_json",
+    "cards_from_json",
+]
 
 
 class ReplayOnlyModelError(EmaFusionError, RuntimeError):
@@ -65,6 +78,38 @@ def fit_prices(table: OutcomeTable, model: str) -> tuple[float, float] | None:
     return (max(0.0, float(prices[0])), max(0.0, float(prices[1])))
 
 
+def fit_cost_model(table: OutcomeTable, model: str) -> tuple[float, float] | None:
+    """Fit one model's recorded ``cost_usd`` as a price per estimated prompt token plus a fixed cost per call.
+
+    For tables that record what each call cost but not its token counts: the prompt's length is known at
+    decision time (``ceil(len / 4)`` tokens, as everywhere), the answer's is not.
+
+    Args:
+        table: The outcome table.
+        model: The model name.
+
+    Returns:
+        ($/Mtok of prompt, $ per call), both >= 0, or None when the model's rows record no cost.
+    """
+    m = table.models.index(model)
+    rows = [(table.prompts[p], table.row(p, m).cost_usd) for p in range(table.n_prompts)]
+    known = [(estimate_tokens(prompt), cost) for prompt, cost in rows if cost is not None]
+    if not known:
+        return None
+    tokens = np.array([t for t, _ in known], dtype=np.float64) / 1e6
+    costs = np.array([c for _, c in known], dtype=np.float64)
+    if len(known) >= 2 and float(tokens.std()) > 0:
+        (per_token, fixed), *_ = np.linalg.lstsq(
+            np.stack([tokens, np.ones_like(tokens)], 1), costs, rcond=None
+        )
+        if per_token >= 0 and fixed >= 0:
+            return float(per_token), float(fixed)
+        if per_token < 0:  # longer prompts are not dearer: a flat cost per call
+            return 0.0, float(costs.mean())
+    # No fixed part (or prompts all the same length): cost proportional to the prompt's length.
+    return float(costs.sum() / tokens.sum()) if tokens.sum() > 0 else 0.0, 0.0
+
+
 def replay_cards(table: OutcomeTable) -> tuple[ModelCard, ...]:
     """Build one replay card per model of a table, in the table's model order.
 
@@ -77,13 +122,21 @@ def replay_cards(table: OutcomeTable) -> tuple[ModelCard, ...]:
     cards = []
     for model in table.models:
         prices = fit_prices(table, model)
+        tag = []
+        if prices is None:
+            cost_model = fit_cost_model(table, model)
+            if cost_model is not None:
+                prices = (cost_model[0], cost_model[1] * 1e6 / UNKNOWN_OUTPUT_TOKENS)
+                tag = ["price-estimated"]
+            else:
+                tag = ["price-unknown"]
         cards.append(
             ModelCard(
                 name=model,
                 model=_replay_only_factory(model),
                 input_price=round(prices[0], 6) if prices else 0.0,
                 output_price=round(prices[1], 6) if prices else 0.0,
-                tags=["replay"] if prices else ["replay", "price-unknown"],
+                tags=["replay", *tag],
             )
         )
     return tuple(cards)

@@ -9,7 +9,12 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-__all__ = ["Capabilities", "ModelCard"]
+__all__ = ["Capabilities", "ModelCard", "UNKNOWN_OUTPUT_TOKENS"]
+
+UNKNOWN_OUTPUT_TOKENS = 256.0
+"""The output length assumed for a member whose answers' lengths were never recorded: tier 1 predicts it, and
+replay cards fitted to recorded costs without token counts put a call's fixed cost on it (the same estimate in
+replay and live)."""
 
 ModelFactory = Callable[[], BaseChatModel]
 

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from langchain_emafusion.errors import EmaFusionError
+from langchain_emafusion.pool.card import UNKNOWN_OUTPUT_TOKENS
 from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE
 from langchain_emafusion.routing.encoder import PromptEncoder
 from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
@@ -626,7 +627,7 @@ def _default_tokens(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
     counts = mask.sum(axis=0)
     sums = (tokens * mask).sum(axis=0)
     # Without any recorded output length, assume a short answer.
-    return np.where(counts > 0, sums / np.maximum(counts, 1), 256.0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), UNKNOWN_OUTPUT_TOKENS)
 
 
 def _loss(
