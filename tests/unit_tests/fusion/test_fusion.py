@@ -337,8 +337,10 @@ def test_train_saves_tier2_and_eval_reports_the_system_and_tier1(trained: Path, 
     report = evaluate_policy_dir(test, trained)
     system, tier1 = report["policies"]["emafusion"], report["policies"]["tier1"]
     # Each model alone is right on 2/3 of prompts; the learned vote of all three is right on all of them.
+    # Tier 1 alone, now that the members' recorded costs price them, routes some prompts by their numbers'
+    # pattern too, but one call per prompt stays well short of the vote.
     assert max(point["accuracy"] for point in system["frontier"]) == 1.0
-    assert max(point["accuracy"] for point in tier1["frontier"]) < 0.7
+    assert max(point["accuracy"] for point in tier1["frontier"]) < 0.9
     # ... and it gets there cheaper than always calling all three (12 µ$): the cascade stops on agreement.
     assert min(p["cost_usd"] for p in system["frontier"] if p["accuracy"] == 1.0) < 12e-6
 
