@@ -16,23 +16,30 @@ __all__ = [
     "extract_choice_letter",
     "extract_last_date",
     "extract_last_time",
+    "MAX_ANSWER_CHARS",
+    "MAX_NUMBER_CHARS",
 ]
 
 _NUMBER = r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+"
 # Markers that introduce a final answer, most explicit first: GSM8K's "#### 18", LaTeX's \boxed{18},
-# then prose ("the answer is 18", "Answer: $18").
+# then prose ("the answer is 18", "Answer: $18"). What may stand between a marker and its number is one run of a
+# character class, never two adjacent quantifiers that could split the same whitespace (those backtrack
+# quadratically on a looping answer's long runs).
 _FINAL_MARKERS = (
-    re.compile(rf"####\s*\$?\s*({_NUMBER})"),
-    re.compile(rf"\\boxed\{{\s*\\?\$?\s*({_NUMBER})"),
-    re.compile(
-        rf"(?:final answer|the answer|answer)\s*(?:is|:|=)?\s*:?\s*\**\s*\\?\$?\s*({_NUMBER})", re.IGNORECASE
-    ),
+    re.compile(rf"####[\s$]*({_NUMBER})"),
+    re.compile(rf"\\boxed\{{[\s\\$]*({_NUMBER})"),
+    re.compile(rf"(?:final answer|the answer|answer)(?:\s*(?:is|=))?[\s:*\\$]*({_NUMBER})", re.IGNORECASE),
 )
+MAX_ANSWER_CHARS = 20_000
+"""Extractors read the last this many characters of an answer (its conclusion; a longer one is a loop), so
+that a 1 MB response costs what a 20 KB one does."""
+MAX_NUMBER_CHARS = 100
+"""A "number" longer than this (a looping digit run) is no answer key."""
 _ANY_NUMBER = re.compile(_NUMBER)
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
 _CLOCK_TIME = re.compile(r"(?<![\d:])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
 _CHOICE_MARKERS = (
-    re.compile(r"(?:answer|option|choice)\s*(?:is|:)?\s*\(?\b([A-J])\b\)?", re.IGNORECASE),
+    re.compile(r"(?:answer|option|choice)(?:\s*(?:is|:))?[\s(*]*\b([A-J])\b", re.IGNORECASE),
     re.compile(r"^\s*\(?([A-J])\)?(?:[.):\s]|$)"),
 )
 
@@ -44,9 +51,12 @@ def normalize_number(text: str) -> str | None:
         text: A number as written, e.g. ``"1,234.50"``, ``"$18"``, ``"-3."``.
 
     Returns:
-        The canonical key (``"1234.5"``, ``"18"``, ``"-3"``), or None when ``text`` is not a number.
+        The canonical key (``"1234.5"``, ``"18"``, ``"-3"``), or None when ``text`` is not a number (or is
+        longer than :data:`MAX_NUMBER_CHARS`).
     """
     cleaned = text.strip().replace(",", "").replace("$", "").rstrip(".")
+    if len(cleaned) > MAX_NUMBER_CHARS:
+        return None
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
@@ -59,8 +69,8 @@ def normalize_number(text: str) -> str | None:
 
 
 def numbers_in(text: str | None) -> set[str]:
-    """Every number written in ``text``, normalized (see :func:`normalize_number`)."""
-    keys = (normalize_number(match) for match in _ANY_NUMBER.findall(text or ""))
+    """Every number written in (the last :data:`MAX_ANSWER_CHARS` of) ``text``, normalized."""
+    keys = (normalize_number(match) for match in _ANY_NUMBER.findall((text or "")[-MAX_ANSWER_CHARS:]))
     return {key for key in keys if key is not None}
 
 
@@ -78,6 +88,7 @@ def extract_final_number(text: str | None) -> str | None:
     """
     if not text:
         return None
+    text = text[-MAX_ANSWER_CHARS:]
     for marker in _FINAL_MARKERS:
         matches = marker.findall(text)
         if matches:
@@ -98,8 +109,9 @@ def extract_choice_letter(text: str | None, *, letters: str = "ABCD") -> str | N
     """
     if not text:
         return None
-    for marker in _CHOICE_MARKERS:
-        matches = [match.upper() for match in marker.findall(text) if match.upper() in letters]
+    # The last "answer is X" is read from the conclusion; a bare leading letter from the start.
+    for marker, part in ((_CHOICE_MARKERS[0], text[-MAX_ANSWER_CHARS:]), (_CHOICE_MARKERS[1], text[:100])):
+        matches = [match.upper() for match in marker.findall(part) if match.upper() in letters]
         if matches:
             return matches[-1] if marker is _CHOICE_MARKERS[0] else matches[0]
     return None
@@ -110,7 +122,7 @@ def extract_last_date(text: str | None) -> str | None:
 
     The last one, because a worked answer restates the given date first and ends with its result.
     """
-    matches = _ISO_DATE.findall(text or "")
+    matches = _ISO_DATE.findall((text or "")[-MAX_ANSWER_CHARS:])
     if not matches:
         return None
     year, month, day = matches[-1]
@@ -119,7 +131,7 @@ def extract_last_date(text: str | None) -> str | None:
 
 def extract_last_time(text: str | None) -> str | None:
     """The last 24-hour clock time (``HH:MM``) written in the text, zero-padded, or None."""
-    matches = _CLOCK_TIME.findall(text or "")
+    matches = _CLOCK_TIME.findall((text or "")[-MAX_ANSWER_CHARS:])
     if not matches:
         return None
     hour, minute = matches[-1]

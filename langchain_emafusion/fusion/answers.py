@@ -15,7 +15,9 @@ __all__ = ["AnswerKind", "infer_answer_kind", "answer_key"]
 
 AnswerKind = Literal["choice", "number"]
 
-_OPTION_LINE = re.compile(r"(?:^|\n)\s*\(?([A-J])[).:]\s+\S", re.MULTILINE)
+# Line-anchored (^ in MULTILINE mode), with only spaces before the letter: "(?:^|\n)\s*" rescanned every run
+# of blank lines from each of its positions (quadratic on a prompt or answer of many newlines).
+_OPTION_LINE = re.compile(r"^[ \t]*\(?([A-J])[).:][ \t]+\S", re.MULTILINE)
 _NUMERIC_QUESTION = re.compile(
     r"\b(how (many|much|long|far|old)|what is the (total|sum|difference|product|number|amount|cost|price)"
     r"|calculate|compute|how many)\b",

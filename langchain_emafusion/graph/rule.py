@@ -28,7 +28,10 @@ TASK_VERBS = frozenset(
 
 # Clause boundaries: sentence ends, semicolons, line breaks, and joining words between clauses.
 _BOUNDARY = re.compile(
-    r"(?:[.?!;:]+(?:\s+|$))|\n+|,?\s+(?:and then|and also|and|then|also|while|plus|as well as|after that|finally)\s+",
+    # Each alternative starts only where its run starts (the lookbehinds), so a long run of dots or spaces is
+    # scanned once, not once from each of its characters.
+    r"(?:(?<![.?!;:])[.?!;:]+(?:\s+|$))|\n+"
+    r"|(?:,|(?<![\s,]))\s+(?:and then|and also|and|then|also|while|plus|as well as|after that|finally)\s+",
     re.IGNORECASE,
 )
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\(?\d{1,2}[.)]|\(?[a-hA-H][.)])\s+")

@@ -46,7 +46,32 @@ _LLAMA_CACHE_LOCK = threading.Lock()
 # process runs one call at a time; other (remote) pool members still run concurrently.
 _INFERENCE_LOCK = threading.RLock()
 
-_TOOL_CALL_RE = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
+_TOOL_CALL_OPEN, _TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+
+
+def _tool_call_blocks(text: str) -> tuple[list[str], str]:
+    """The ``<tool_call>{...}</tool_call>`` payloads of a reply and the reply without them.
+
+    A scan with ``str.find``, linear in the text: the lazy regex it replaces rescanned to the end of the text
+    from every unclosed ``<tool_call>`` (a looping reply holds many).
+    """
+    payloads: list[str] = []
+    kept: list[str] = []
+    position = 0
+    while (start := text.find(_TOOL_CALL_OPEN, position)) != -1:
+        end = text.find(_TOOL_CALL_CLOSE, start + len(_TOOL_CALL_OPEN))
+        if end == -1:
+            break
+        payload = text[start + len(_TOOL_CALL_OPEN) : end].strip()
+        after = end + len(_TOOL_CALL_CLOSE)
+        if payload.startswith("{") and payload.endswith("}"):
+            payloads.append(payload)
+            kept.append(text[position:start])
+        else:
+            kept.append(text[position:after])
+        position = after
+    kept.append(text[position:])
+    return payloads, "".join(kept)
 
 
 def _default_threads() -> int:
@@ -398,9 +423,9 @@ class ChatGGUF(BaseChatModel):
             payloads = [text]
             content = ""
         else:
-            payloads = _TOOL_CALL_RE.findall(text)
+            payloads, without_calls = _tool_call_blocks(text)
             if payloads:
-                content = _TOOL_CALL_RE.sub("", text).strip()
+                content = without_calls.strip()
         for payload in payloads:
             call_id = f"call_{uuid.uuid4().hex[:12]}"
             try:

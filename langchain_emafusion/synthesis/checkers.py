@@ -7,6 +7,7 @@ The ``judge`` checker needs a model call and is done by the synthesis runner, no
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import math
 import re
@@ -82,17 +83,20 @@ def resolve_callable(path: str) -> Callable[..., Any]:
 
 
 _BULLET = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+(\S.*)$")
-_JSON_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+_JSON_FENCE = re.compile(r"```(?:json)?(.*?)```", re.DOTALL | re.IGNORECASE)
+_JSON_STARTS = 64
+"""Most "{" positions tried as the start of a JSON object (each failed try costs a parse)."""
 
 
 def _extract_json(response: str) -> dict[str, Any] | None:
     candidates = [block for block in _JSON_FENCE.findall(response)] + [response]
     decoder = json.JSONDecoder()
     for text in candidates:
-        for start in (match.start() for match in re.finditer(r"\{", text)):
+        starts = (match.start() for match in re.finditer(r"\{", text))
+        for start in itertools.islice(starts, _JSON_STARTS):
             try:
                 value, _ = decoder.raw_decode(text, start)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # deeply nested input is no answer either
                 continue
             if isinstance(value, dict):
                 return value

@@ -41,7 +41,7 @@ _JUDGE_PROMPT = (
     "Is the answer correct? Reply with one word: YES or NO."
 )
 _PART_MARKER = re.compile(
-    r"^[ \t]*(?:[*#_]+[ \t]*)?(?:part|task)?[ \t]*(\d{1,2})[ \t]*[.):\]][ \t]*", re.I | re.M
+    r"^[ \t]*(?:[*#_]+[ \t]*)?(?:(?:part|task)[ \t]*)?(\d{1,2})[ \t]*[.):\]][ \t]*", re.I | re.M
 )
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _PARAPHRASE_PREFIX = re.compile(

@@ -28,7 +28,7 @@ __all__ = ["FeatureConfig", "PromptFeaturizer", "split_head_tail", "end_segment"
 
 _WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _CODE_RE = re.compile(r"```|\bdef |\breturn\b|\bclass |;\s*$|\{\s*$|=>|#include", re.MULTILINE)
-_CHOICE_RE = re.compile(r"(^|\n)\s*\(?[A-Ea-e][).:]\s", re.MULTILINE)
+_CHOICE_RE = re.compile(r"^[ \t]*\(?[A-Ea-e][).:]\s", re.MULTILINE)  # line-anchored: linear in the text
 
 
 @dataclass(frozen=True)
