@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -58,10 +57,14 @@ def _tool_call_blocks(text: str) -> tuple[list[str], str]:
     payloads: list[str] = []
     kept: list[str] = []
     position = 0
-    while (start := text.find(_TOOL_CALL_OPEN, position)) != -1:
-        end = text.find(_TOOL_CALL_CLOSE, start + len(_TOOL_CALL_OPEN))
-        if end == -1:
-            break
+    while (end := text.find(_TOOL_CALL_CLOSE, position)) != -1:
+        # The block is the last opening tag before this closing one (earlier unclosed ones are text).
+        start = text.rfind(_TOOL_CALL_OPEN, position, end)
+        if start == -1:
+            after = end + len(_TOOL_CALL_CLOSE)
+            kept.append(text[position:after])
+            position = after
+            continue
         payload = text[start + len(_TOOL_CALL_OPEN) : end].strip()
         after = end + len(_TOOL_CALL_CLOSE)
         if payload.startswith("{") and payload.endswith("}"):
