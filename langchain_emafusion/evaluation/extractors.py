@@ -70,7 +70,8 @@ def normalize_number(text: str) -> str | None:
 
 def numbers_in(text: str | None) -> set[str]:
     """Every number written in (the last :data:`MAX_ANSWER_CHARS` of) ``text``, normalized."""
-    keys = (normalize_number(match) for match in _ANY_NUMBER.findall((text or "")[-MAX_ANSWER_CHARS:]))
+    # Each distinct spelling is normalized once: a looping answer writes the same few numbers thousands of times.
+    keys = (normalize_number(match) for match in set(_ANY_NUMBER.findall((text or "")[-MAX_ANSWER_CHARS:])))
     return {key for key in keys if key is not None}
 
 
