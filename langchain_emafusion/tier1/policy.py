@@ -45,6 +45,7 @@ class Tier1Policy(BaseReplayPolicy):
         """Train the predictor on the training table."""
         self.predictor = Tier1Predictor.fit(train, training=self.training, show_progress=self.progress)
         self._cache.clear()
+        self._last_selection = None
 
     def settings(self) -> list[float]:
         """The knob values swept for a frontier."""
@@ -69,6 +70,7 @@ class Tier1Policy(BaseReplayPolicy):
     ) -> None:
         """Use these predictions for ``prompt`` (tier 2's training replays with out-of-fold predictions)."""
         self._cache[prompt] = (quality, output_tokens, task_probs)
+        self._last_selection = None
 
     def predictions(self, prompt: str) -> tuple[np.ndarray, np.ndarray]:
         """Predicted (quality, output tokens) per predictor model for one prompt."""

@@ -170,3 +170,14 @@ def test_a_gzipped_table_reads_trains_and_saves_a_plain_copy(tmp_path: Path) -> 
     broken.write_bytes(b"not gzip at all")
     with pytest.raises(OutcomeTableError, match="gzip"):
         read_outcomes(broken)
+
+
+def test_the_reused_selection_follows_new_predictions() -> None:
+    table = vote_table(2)
+    policy = Tier1Policy(predictor=None)
+    policy.predictor = type("P", (), {"models": table.models})()  # type: ignore[assignment]
+    policy.remember(table.prompts[0], np.array([0.9, 0.1, 0.1]), np.ones(3), None)
+    view = PromptView(table.prompts[0], replay_cards(table))
+    assert policy.selection(view, 0.0).best == table.models[0]
+    policy.remember(table.prompts[0], np.array([0.1, 0.9, 0.1]), np.ones(3), None)
+    assert policy.selection(view, 0.0).best == table.models[1]
