@@ -131,9 +131,7 @@ def answer_signals(table: OutcomeTable, *, answers_expected: bool, progress: boo
     for p in tqdm(range(n), desc="tier 2: answer signals", unit="prompt", disable=not progress):
         for m in range(n_models):
             row = table.row(p, m)
-            signals[p, m] = response_signals(
-                row.response, row.answer if answers_expected else None, answers_expected=answers_expected
-            )
+            signals[p, m] = response_signals(row.response, row.answer, answers_expected=answers_expected)
     return signals
 
 

@@ -58,15 +58,10 @@ def _tool_call_blocks(text: str) -> tuple[list[str], str]:
     kept: list[str] = []
     position = 0
     while (end := text.find(_TOOL_CALL_CLOSE, position)) != -1:
+        after = end + len(_TOOL_CALL_CLOSE)
         # The block is the last opening tag before this closing one (earlier unclosed ones are text).
         start = text.rfind(_TOOL_CALL_OPEN, position, end)
-        if start == -1:
-            after = end + len(_TOOL_CALL_CLOSE)
-            kept.append(text[position:after])
-            position = after
-            continue
-        payload = text[start + len(_TOOL_CALL_OPEN) : end].strip()
-        after = end + len(_TOOL_CALL_CLOSE)
+        payload = "" if start == -1 else text[start + len(_TOOL_CALL_OPEN) : end].strip()
         if payload.startswith("{") and payload.endswith("}"):
             payloads.append(payload)
             kept.append(text[position:start])
