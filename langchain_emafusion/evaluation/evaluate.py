@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from langchain_emafusion.evaluation.baselines.registry import fit_baselines
 from langchain_emafusion.evaluation.cards import replay_cards
 from langchain_emafusion.evaluation.figures import auc_normalized, build_report
 from langchain_emafusion.evaluation.protocol import ReplayPolicy
-from langchain_emafusion.evaluation.replay import PolicyRun, replay
+from langchain_emafusion.evaluation.replay import PolicyRun, SettingRun, replay
 from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes
 from langchain_emafusion.evaluation.training import (
     load_cards,
@@ -32,6 +32,7 @@ def evaluate_policies(
     policies: Sequence[ReplayPolicy],
     *,
     cards: Sequence[ModelCard] | None = None,
+    train_prompts: Collection[str] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Replay fitted policies on a test table and build the report.
@@ -40,6 +41,8 @@ def evaluate_policies(
         test: The test table.
         policies: Fitted policies (names must be unique).
         cards: The static cards shown to the policies (default: fitted from the test table's costs).
+        train_prompts: The training prompts' texts: when some test prompts repeat one word for word, the report
+            also carries ``without_repeats``, the same figures on the other test prompts only (same runs).
         progress: Show progress bars.
 
     Returns:
@@ -50,7 +53,34 @@ def evaluate_policies(
         raise ValueError(f"policy names must be unique, got {names}")
     shown_cards = tuple(cards) if cards is not None else replay_cards(test)
     runs = [replay(policy, test, shown_cards, progress=progress) for policy in policies]
+    report = _comparisons(test, runs)
+    if train_prompts is not None:
+        seen = set(train_prompts)
+        fresh = np.array([prompt not in seen for prompt in test.prompts])
+        report["n_test_prompts_also_in_train"] = int((~fresh).sum())
+        if 0 < int(fresh.sum()) < test.n_prompts:
+            ids = [pid for pid, keep in zip(test.prompt_ids, fresh, strict=True) if keep]
+            report["without_repeats"] = _comparisons(
+                test.subset(ids), [_restricted(run, np.flatnonzero(fresh)) for run in runs]
+            )
+    return report
+
+
+def _restricted(run: PolicyRun, rows: np.ndarray) -> PolicyRun:
+    """The same run on a subset of the test prompts (``rows``, in table order)."""
+    return PolicyRun(
+        run.name,
+        [
+            SettingRun(s.setting, s.correct[rows], s.cost_usd[rows], s.calls[rows], s.latency_s[rows])
+            for s in run.settings
+        ],
+    )
+
+
+def _comparisons(test: OutcomeTable, runs: Sequence[PolicyRun]) -> dict[str, Any]:
+    """The report of these runs, with ours compared with tier 1 alone and with the best baseline."""
     report = build_report(test, runs)
+    names = [run.name for run in runs]
     by_name = {run.name: run for run in runs}
     if "emafusion" in by_name and "tier1" in by_name:
         report["emafusion_vs_tier1"] = auc_difference_interval(
@@ -151,12 +181,10 @@ def evaluate_policy_dir(
         # The whole system is always compared with its own routing-only half in the same run.
         policies.append(load_tier1_policy(policy_dir, encoder=shared_encoder, progress=progress))
     skipped: list[str] = []
+    train = load_training_table(policy_dir)
     if baselines:
         fitted, skipped = fit_baselines(
-            load_training_table(policy_dir),
-            encoder=shared_encoder,
-            seed=int(manifest["seed"]),
-            progress=progress,
+            train, encoder=shared_encoder, seed=int(manifest["seed"]), progress=progress
         )
         policies.extend(fitted)
     cards = load_cards(policy_dir)
@@ -165,7 +193,24 @@ def evaluate_policy_dir(
             f"the test table's models {sorted(test.models)} differ from the models the policy was trained on "
             f"{sorted(card.name for card in cards)}"
         )
-    report = evaluate_policies(test, policies, cards=cards, progress=progress)
+    report = evaluate_policies(test, policies, cards=cards, train_prompts=train.prompts, progress=progress)
     report["baselines_skipped"] = skipped
+    # Each baseline's own hyper-parameter, chosen by cross-validation on the same training table.
+    report["baseline_validation"] = {
+        policy.name: {
+            "chosen": _chosen_hyperparameter(policy),
+            "out_of_fold_brier": getattr(policy, "validation", None),
+        }
+        for policy in policies
+        if getattr(policy, "validation", None)
+    }
     report["policy_manifest"] = {key: value for key, value in manifest.items() if key != "cards"}
     return report
+
+
+def _chosen_hyperparameter(policy: ReplayPolicy) -> float | int | None:
+    for name in ("k", "regularization"):
+        value = getattr(policy, name, None)
+        if isinstance(value, int | float):
+            return value
+    return None

@@ -294,21 +294,25 @@ def write_outcomes(rows: OutcomeTable | Iterable[OutcomeRow], path: str | Path) 
 def split_outcomes(
     table: OutcomeTable, *, test_fraction: float = 0.2, seed: int = 0
 ) -> tuple[OutcomeTable, OutcomeTable]:
-    """Split a table by prompt into (train, test) with a fixed-seed random permutation.
+    """Split a table by prompt into (train, test) by a seeded hash of each ``prompt_id``.
+
+    The prompts with the smallest ``sha256(seed, prompt_id)`` go to the test table, so a prompt's side depends
+    on its id and the seed, not on the order of the file's rows: the same table written in another order (or
+    with other prompts appended) splits the same way.
 
     Args:
         table: The table to split.
         test_fraction: Share of prompts that go to the test table (rounded to the nearest count, at least 1).
-        seed: Seed of the permutation (numpy ``default_rng``).
+        seed: Seed of the hash.
 
     Returns:
         The train table and the test table; each keeps the original prompt order.
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    order = np.random.default_rng(seed).permutation(table.n_prompts)
     n_test = max(1, round(table.n_prompts * test_fraction))
-    test_positions = set(order[:n_test].tolist())
-    train_ids = [pid for p, pid in enumerate(table.prompt_ids) if p not in test_positions]
-    test_ids = [pid for p, pid in enumerate(table.prompt_ids) if p in test_positions]
+    ranked = sorted(table.prompt_ids, key=lambda pid: hashlib.sha256(f"{seed}\x00{pid}".encode()).digest())
+    test_set = set(ranked[:n_test])
+    train_ids = [pid for pid in table.prompt_ids if pid not in test_set]
+    test_ids = [pid for pid in table.prompt_ids if pid in test_set]
     return table.subset(train_ids), table.subset(test_ids)

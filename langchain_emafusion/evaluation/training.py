@@ -1,6 +1,9 @@
 """Train the project's own policy on an outcome table, save it to a folder, load it back for replay.
 
-The project's policy is the tier-1 predictor with its budget-aware selector (tier 2 will add fusion on top).
+The project's policy is the tier-1 predictor with its budget-aware selector, and tier 2's fusion on top. Tier 1's
+quality predictor is chosen on the training table alone: the network, per-model ridge, k nearest prompts and
+prompt clusters are scored out of fold and the best blend kept (:mod:`~langchain_emafusion.tier1.router_choice`;
+the manifest's ``router`` says what was chosen and its out-of-fold figures).
 A policy folder holds:
 
 - ``manifest.json``: what was trained, with which seed and encoder, on which table (sha256, counts, models);
@@ -17,8 +20,9 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_emafusion.evaluation.cards import cards_from_json, cards_to_json, replay_cards
 from langchain_emafusion.evaluation.errors import OutcomeTableError
@@ -31,6 +35,10 @@ from langchain_emafusion.routing.encoder import PromptEncoder
 from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 from langchain_emafusion.tier1.policy import Tier1Policy
 from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
+from langchain_emafusion.tier1.router_choice import RouterChoice, choose_router
+
+if TYPE_CHECKING:
+    from langchain_emafusion.fusion.training import OutOfFold
 
 __all__ = [
     "POLICY_NAME",
@@ -100,6 +108,9 @@ def train_policy(
     featurizer = PromptFeaturizer(features, encoder=encoder)
     started = time.perf_counter()
     predictor = Tier1Predictor.fit(table, training=config, featurizer=featurizer, show_progress=progress)
+    cards = replay_cards(table)
+    choice, out_of_fold = _choose_router(table, predictor, featurizer, config, cards, progress=progress)
+    predictor.use_blend(choice.blend)
     tier1_s = time.perf_counter() - started
     predictor.save(destination)
     (destination / TIER2_FILE).unlink(missing_ok=True)
@@ -108,7 +119,9 @@ def train_policy(
         from langchain_emafusion.fusion.training import fit_tier2
 
         started = time.perf_counter()
-        model = fit_tier2(table, featurizer=featurizer, training=config, progress=progress)
+        model = fit_tier2(
+            table, featurizer=featurizer, training=config, out_of_fold=out_of_fold, progress=progress
+        )
         model.info["train_s"] = round(time.perf_counter() - started, 2)
         model.save(destination)
         tier2_info = {"file": TIER2_FILE, "strategies": model.strategies, "info": model.info}
@@ -129,12 +142,13 @@ def train_policy(
         "seed": seed,
         "encoder": predictor.featurizer.encoder.model_id,
         "router_file": ROUTER_FILE,
+        "router": choice.report,
         "training_info": predictor.info,
         "train_s": {
             "tier1": round(tier1_s, 2),
             "tier2": None if tier2_info is None else tier2_info["info"]["train_s"],
         },
-        "cards": cards_to_json(replay_cards(table)),
+        "cards": cards_to_json(cards),
         "train_table": {
             "file": TRAIN_TABLE_FILE,
             "source": str(source.resolve()),
@@ -146,6 +160,46 @@ def train_policy(
     }
     (destination / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _choose_router(
+    table: OutcomeTable,
+    predictor: Tier1Predictor,
+    featurizer: PromptFeaturizer,
+    training: TrainingConfig,
+    cards: Sequence[ModelCard],
+    *,
+    progress: bool,
+) -> tuple[RouterChoice, OutOfFold]:
+    """Choose tier 1's router blend out of fold; return it and the out-of-fold predictions tier 2 learns from.
+
+    The network's out-of-fold predictions are the ones tier 2 needs anyway (same folds, same fold networks);
+    tier 2 then trains on the chosen blend's out-of-fold predictions, as it will see the served blend's.
+    """
+    from langchain_emafusion.fusion.training import Tier2TrainingConfig, out_of_fold_predictions
+
+    folds = Tier2TrainingConfig()
+    network = out_of_fold_predictions(
+        table,
+        featurizer=featurizer,
+        training=training,
+        folds=folds.folds,
+        members=folds.fold_members,
+        progress=progress,
+    )
+    features = featurizer.transform(list(table.prompts))
+    choice = choose_router(
+        table,
+        features=features,
+        keys=predictor.similarity_keys(features),
+        allow_knn=predictor.memory_keys is not None,
+        network_quality=network.quality,
+        network_tokens=network.output_tokens,
+        folds=network.fold,
+        cards=cards,
+        seed=training.seed,
+    )
+    return choice, dataclasses.replace(network, quality=choice.out_of_fold_quality)
 
 
 def _read_manifest(policy_dir: Path) -> dict[str, Any]:

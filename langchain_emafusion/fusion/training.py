@@ -270,6 +270,7 @@ def fit_tier2(
     training: TrainingConfig | None = None,
     config: Tier2TrainingConfig | None = None,
     knobs: Sequence[float] | None = None,
+    out_of_fold: OutOfFold | None = None,
     progress: bool = False,
 ) -> Tier2Model:
     """Train tier 2 on a training table (see the module docstring for the three steps).
@@ -280,6 +281,8 @@ def fit_tier2(
         training: Tier-1 hyper-parameters of the fold predictors (seed included).
         config: Tier-2 settings.
         knobs: Knob values of the strategy table (default: tier 1's sweep).
+        out_of_fold: Tier 1's out-of-fold predictions, when the caller has them already (``train_policy``
+            computes them to choose tier 1's router and passes the chosen router's); computed here otherwise.
         progress: Show progress bars.
     """
     from langchain_emafusion.tier1.selector import KNOB_SETTINGS
@@ -287,7 +290,7 @@ def fit_tier2(
     cfg = config or Tier2TrainingConfig()
     training = training or TrainingConfig()
     knob_values = sorted(knobs or KNOB_SETTINGS)
-    oof = out_of_fold_predictions(
+    oof = out_of_fold or out_of_fold_predictions(
         table,
         featurizer=featurizer,
         training=training,

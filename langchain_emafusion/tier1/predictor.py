@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from langchain_emafusion.errors import EmaFusionError
 from langchain_emafusion.pool.card import UNKNOWN_OUTPUT_TOKENS
 from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE
 from langchain_emafusion.routing.encoder import PromptEncoder
+from langchain_emafusion.tier1.blend import RouterBlend, neighbour_scores
 from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 
 __all__ = ["Tier1Predictor", "Predictions", "TrainingConfig", "PredictorFileError", "QualityNet"]
@@ -195,13 +195,16 @@ class Tier1Predictor:
         memory_scores: np.ndarray | None = None,
         neighbours: int = 0,
         neighbour_weight: float = 0.0,
+        blend: RouterBlend | None = None,
     ) -> None:
         """Wrap a trained network (use :meth:`fit` or :meth:`load` rather than calling this directly).
 
         ``memory_keys`` (n, d) and ``memory_scores`` (n, n_models, NaN where unknown) are the training prompts'
         similarity keys and recorded scores: every prediction blends in the mean score of its ``neighbours``
         nearest training prompts with weight ``neighbour_weight``, and a prompt that repeats one of them gets its
-        recorded outcome blended in as well.
+        recorded outcome blended in as well. ``blend`` (chosen out of fold by ``emafusion train``, see
+        :mod:`~langchain_emafusion.tier1.router_choice`) mixes the network's probabilities with simpler
+        families' before the repeat memory.
         """
         self.net = net.eval()
         self.models = list(models)
@@ -214,6 +217,9 @@ class Tier1Predictor:
         self.memory_scores = memory_scores
         self.neighbours = int(neighbours)
         self.neighbour_weight = float(neighbour_weight)
+        if blend is not None and blend.needs_memory and memory_keys is None:
+            raise ValueError("the blend weights the kNN family, which needs the training prompts' memory")
+        self.blend = None if blend is None or blend.is_network_only else blend
 
     # --- training ---------------------------------------------------------------------------------------------
     @classmethod
@@ -298,8 +304,8 @@ class Tier1Predictor:
         )
 
     def _recall(self, features: np.ndarray, quality: np.ndarray) -> np.ndarray:
-        """Blend in the neighbour term, then the recorded scores of a training prompt the prompt repeats."""
-        if self.memory_keys is None or self.memory_scores is None or not len(features):
+        """Blend in the neighbour term and the router blend, then the recorded scores of a repeated prompt."""
+        if (self.memory_keys is None and self.blend is None) or not len(features):
             return quality
         # In row blocks: a (prompts × training prompts) similarity matrix of a large batch would not fit.
         return np.concatenate(
@@ -310,14 +316,19 @@ class Tier1Predictor:
         )
 
     def _recall_block(self, features: np.ndarray, quality: np.ndarray) -> np.ndarray:
-        assert self.memory_keys is not None and self.memory_scores is not None
-        similarity = _memory_keys(features, self.featurizer) @ self.memory_keys.T
-        if self.neighbour_weight > 0 and self.neighbours > 0:
-            neighbour = _neighbour_scores(similarity, self.memory_scores, self.neighbours)
-            blended = (1 - self.neighbour_weight) * quality + self.neighbour_weight * neighbour
-            # Onboarded models have no recorded scores (NaN): their prediction stays the network's.
-            quality = np.where(np.isnan(neighbour), quality, blended)
-        if self.training.memory_weight <= 0:
+        keys = _memory_keys(features, self.featurizer)
+        similarity = None
+        if self.memory_keys is not None and self.memory_scores is not None:
+            similarity = keys @ self.memory_keys.T
+        if similarity is not None and self.memory_scores is not None and self.neighbour_weight > 0:
+            if self.neighbours > 0:
+                neighbour = neighbour_scores(similarity, self.memory_scores, self.neighbours)
+                blended = (1 - self.neighbour_weight) * quality + self.neighbour_weight * neighbour
+                # Onboarded models have no recorded scores (NaN): their prediction stays the network's.
+                quality = np.where(np.isnan(neighbour), quality, blended)
+        if self.blend is not None:
+            quality = self.blend.combine(quality, features, keys, similarity, self.memory_scores)
+        if similarity is None or self.memory_scores is None or self.training.memory_weight <= 0:
             return quality
         nearest = similarity.argmax(axis=1)
         hits = np.flatnonzero(
@@ -330,6 +341,19 @@ class Tier1Predictor:
             # Onboarded models have no recorded scores (NaN): their prediction stays as it is.
             quality[hits] = np.where(np.isnan(recorded), quality[hits], blended)
         return quality
+
+    def similarity_keys(self, features: np.ndarray) -> np.ndarray:
+        """Unit-length similarity keys of feature vectors (the memory's and the clusters' space)."""
+        return _memory_keys(features, self.featurizer)
+
+    def use_blend(self, blend: RouterBlend | None) -> None:
+        """Serve this router blend from now on (None: the network alone); its models must be the predictor's."""
+        if blend is not None:
+            if blend.n_models != len(self.models):
+                raise ValueError(f"the blend has {blend.n_models} models, the predictor {len(self.models)}")
+            if blend.needs_memory and (self.memory_keys is None or self.memory_scores is None):
+                raise ValueError("the blend weights the kNN family, which needs the training prompts' memory")
+        self.blend = None if blend is None or blend.is_network_only else blend
 
     def predict(self, prompts: Sequence[str]) -> Predictions:
         """Predictions for prompts (batched; CPU)."""
@@ -404,6 +428,7 @@ class Tier1Predictor:
             neighbours=self.neighbours,
             neighbour_weight=self.neighbour_weight,
             info=dict(self.info),
+            blend=None if self.blend is None else self.blend.without(index),
         )
 
     # --- persistence ---------------------------------------------------------------------------------------------
@@ -418,6 +443,9 @@ class Tier1Predictor:
             # float16 halves the file; cosine similarities stay accurate to ~1e-3.
             tensors[_MEMORY_KEYS] = torch.from_numpy(self.memory_keys.astype(np.float16))
             tensors[_MEMORY_SCORES] = torch.from_numpy(self.memory_scores.astype(np.float32))
+        if self.blend is not None:
+            for name, array in self.blend.tensors(_BLEND_PREFIX).items():
+                tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
         save_file(tensors, str(folder / WEIGHTS_FILE))
         config = {
             "format_version": FORMAT_VERSION,
@@ -427,6 +455,7 @@ class Tier1Predictor:
             "training": self.training.__dict__,
             "default_output_tokens": self.default_output_tokens.tolist(),
             "neighbours": {"k": self.neighbours, "weight": self.neighbour_weight},
+            "blend": None if self.blend is None else self.blend.config(),
             "info": self.info,
         }
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -474,6 +503,17 @@ class Tier1Predictor:
             raise PredictorFileError(f"{weights_path} is corrupted: {exc}") from exc
         memory_keys = state.pop(_MEMORY_KEYS, None)
         memory_scores = state.pop(_MEMORY_SCORES, None)
+        blend_arrays = {
+            name: state.pop(name).numpy() for name in list(state) if name.startswith(_BLEND_PREFIX)
+        }
+        blend = None
+        if config.get("blend"):
+            try:
+                blend = RouterBlend.restore(config["blend"], blend_arrays, _BLEND_PREFIX)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise PredictorFileError(
+                    f"{config_path}'s router blend does not match {weights_path}: {exc}"
+                ) from exc
         net = _build(featurizer.dimension, len(models), len(labels), training)
         try:
             net.load_state_dict(state)
@@ -491,6 +531,7 @@ class Tier1Predictor:
             memory_scores=None if memory_scores is None else memory_scores.numpy(),
             neighbours=neighbours,
             neighbour_weight=neighbour_weight,
+            blend=blend,
         )
 
 
@@ -498,6 +539,7 @@ _BLOCK = 1024
 """Prompts per block of the neighbour/memory similarity matrix (1024 × 100k training prompts ≈ 400 MB)."""
 _MEMORY_KEYS = "memory.keys"
 _MEMORY_SCORES = "memory.scores"
+_BLEND_PREFIX = "blend."
 
 
 def _memory_keys(features: np.ndarray, featurizer: PromptFeaturizer) -> np.ndarray:
@@ -506,15 +548,6 @@ def _memory_keys(features: np.ndarray, featurizer: PromptFeaturizer) -> np.ndarr
     block = np.asarray(features[:, :width], dtype=np.float32)
     norms = np.linalg.norm(block, axis=1, keepdims=True)
     return block / np.maximum(norms, 1e-12)
-
-
-def _neighbour_scores(similarity: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
-    """Mean recorded score of each row's ``k`` most similar columns (NaN where every neighbour's is unknown)."""
-    k = min(k, similarity.shape[1])
-    nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: onboarded models
-        return np.nanmean(scores[nearest].astype(np.float64), axis=1)
 
 
 def _choose_neighbour_term(
@@ -545,7 +578,7 @@ def _choose_neighbour_term(
             # In row blocks, as in prediction: the full similarity matrix of a large table would not fit.
             similarity = keys[val_idx[start : start + _BLOCK]] @ keys[train_idx].T
             for k in cfg.neighbour_counts:
-                neighbour_parts[k].append(_neighbour_scores(similarity, scores[train_idx], k))
+                neighbour_parts[k].append(neighbour_scores(similarity, scores[train_idx], k))
         targets.append(scores[val_idx].astype(np.float64))
     if not targets or max(weights) <= 0:
         return 0, 0.0, {}

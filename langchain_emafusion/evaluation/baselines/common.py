@@ -21,7 +21,13 @@ __all__ = [
     "embed",
     "fit_soft_logistic",
     "sigmoid",
+    "CV_FOLDS",
+    "cv_folds",
+    "brier",
 ]
+
+CV_FOLDS = 3
+"""Folds of the cross-validation that picks each baseline's own hyper-parameter on the training table."""
 
 LAMBDA_SETTINGS: list[float] = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 5.0, 100.0]
 """λ values of the cost-aware routers (quality − λ·normalized cost): 0 = quality only, 100 = cheapest only."""
@@ -60,6 +66,20 @@ def unit_interval_hash(text: str, seed: int) -> float:
 def embed(encoder: PromptEncoder, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
     """Embed texts with the encoder (float64 for the linear algebra that follows)."""
     return encoder.encode(list(texts), show_progress=progress).astype(np.float64)
+
+
+def cv_folds(n: int, seed: int, folds: int = CV_FOLDS) -> np.ndarray:
+    """(n,) a seeded assignment of training prompts to cross-validation folds."""
+    order = np.random.default_rng(seed).permutation(n)
+    assignment = np.zeros(n, dtype=np.int64)
+    for fold in range(folds):
+        assignment[order[fold::folds]] = fold
+    return assignment
+
+
+def brier(predicted: np.ndarray, scores: np.ndarray) -> float:
+    """Mean squared error of predicted probabilities against recorded scores (lower is better)."""
+    return float(np.mean((np.asarray(predicted) - np.asarray(scores)) ** 2))
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:

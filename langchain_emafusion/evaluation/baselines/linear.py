@@ -6,30 +6,52 @@ from pathlib import Path
 
 import numpy as np
 
-from langchain_emafusion.evaluation.baselines.common import fit_soft_logistic, sigmoid
+from langchain_emafusion.evaluation.baselines.common import brier, cv_folds, fit_soft_logistic, sigmoid
 from langchain_emafusion.evaluation.baselines.cost_aware import CostAwareRouterPolicy
 
 __all__ = ["LinearRouterPolicy"]
 
 
 class LinearRouterPolicy(CostAwareRouterPolicy):
-    """Per-model logistic regression p(correct | prompt embedding); route to argmax p − λ·cost (knob: λ)."""
+    """Per-model logistic regression p(correct | prompt embedding); route to argmax p − λ·cost (knob: λ).
+
+    Its L2 strength is chosen by cross-validation on the training table, as the project's own router is.
+    """
 
     name = "linear-router"
+    regularization_grid: tuple[float, ...] = (0.1, 1.0, 10.0)
+    """scikit-learn ``C`` values (inverse L2 strength) tried; cross-validation on the training table picks one."""
     regularization = 1.0
-    """scikit-learn's ``C`` (inverse L2 strength) of each per-model regression."""
+    """The chosen ``C`` (set by :meth:`fit_quality`)."""
+    validation: dict[str, float]
+    """Out-of-fold Brier score per ``C`` tried (set by :meth:`fit_quality`)."""
 
     weights: np.ndarray = np.zeros((0, 0))
     bias: np.ndarray = np.zeros(0)
 
-    def fit_quality(self, embeddings: np.ndarray, scores: np.ndarray) -> None:
-        """Fit one logistic regression per model."""
+    def _fit(
+        self, embeddings: np.ndarray, scores: np.ndarray, regularization: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         fitted = [
-            fit_soft_logistic(embeddings, scores[:, m], regularization=self.regularization, seed=self.seed)
+            fit_soft_logistic(embeddings, scores[:, m], regularization=regularization, seed=self.seed)
             for m in range(scores.shape[1])
         ]
-        self.weights = np.stack([weights for weights, _ in fitted])
-        self.bias = np.array([bias for _, bias in fitted])
+        return np.stack([weights for weights, _ in fitted]), np.array([bias for _, bias in fitted])
+
+    def fit_quality(self, embeddings: np.ndarray, scores: np.ndarray) -> None:
+        """Pick ``C`` by out-of-fold Brier score on the training prompts, then fit one regression per model."""
+        folds = cv_folds(len(embeddings), self.seed)
+        self.validation = {}
+        if len(self.regularization_grid) > 1 and len(embeddings) >= 3 * len(np.unique(folds)):
+            for c in self.regularization_grid:
+                predicted = np.zeros_like(scores, dtype=np.float64)
+                for fold in np.unique(folds):
+                    held = folds == fold
+                    weights, bias = self._fit(embeddings[~held], scores[~held], c)
+                    predicted[held] = sigmoid(embeddings[held] @ weights.T + bias)
+                self.validation[str(c)] = brier(predicted, scores)
+            self.regularization = float(min(self.validation, key=self.validation.__getitem__))
+        self.weights, self.bias = self._fit(embeddings, scores, self.regularization)
 
     def predict_quality(self, embeddings: np.ndarray) -> np.ndarray:
         """Return each model's predicted probability of being correct."""

@@ -93,3 +93,37 @@ def test_report_schema_has_the_stable_keys(report: dict[str, object]) -> None:
         for point in figures["frontier"]:
             assert {"setting", "accuracy", "cost_usd", "calls_per_prompt"} <= set(point)
             assert all(isinstance(point[key], float) for key in ("setting", "accuracy", "cost_usd"))
+
+
+def test_embedding_routers_choose_their_own_hyperparameter_by_cross_validation() -> None:
+    import numpy as np
+
+    from langchain_emafusion.evaluation.baselines.common import brier, cv_folds
+    from langchain_emafusion.evaluation.baselines.knn import KnnRouterPolicy
+    from langchain_emafusion.evaluation.baselines.linear import LinearRouterPolicy
+
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(90, 6))
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    # Model 0 is right where the first coordinate is positive: a smooth rule a large neighbourhood blurs less
+    # than it averages noise away.
+    scores = np.stack([(embeddings[:, 0] > 0).astype(float), np.full(90, 0.5)], axis=1)
+    knn = KnnRouterPolicy(PromptEncoder(), k_grid=(1, 5, 25, 80))
+    knn.fit_quality(embeddings, scores)
+    assert set(knn.validation) == {"1", "5", "25", "80"}
+    assert knn.k == int(min(knn.validation, key=knn.validation.__getitem__))
+    # The recorded validation figure is the out-of-fold Brier score of that k.
+    folds = cv_folds(90, 0)
+    predicted = np.zeros_like(scores)
+    for fold in range(3):
+        held = folds == fold
+        alone = KnnRouterPolicy(PromptEncoder(), k=knn.k)
+        alone.fit_quality(embeddings[~held], scores[~held])
+        predicted[held] = alone.predict_quality(embeddings[held])
+    assert knn.validation[str(knn.k)] == pytest.approx(brier(predicted, scores))
+    assert KnnRouterPolicy(PromptEncoder(), k=7).k_grid == (7,)
+
+    linear = LinearRouterPolicy(PromptEncoder())
+    linear.fit_quality(embeddings, scores)
+    assert set(linear.validation) == {"0.1", "1.0", "10.0"}
+    assert str(linear.regularization) == min(linear.validation, key=linear.validation.__getitem__)

@@ -9,7 +9,13 @@ import pytest
 
 from langchain_emafusion.errors import EmaFusionError
 from langchain_emafusion.evaluation.errors import OutcomeTableError
-from langchain_emafusion.evaluation.table import OutcomeRow, read_outcomes, split_outcomes, write_outcomes
+from langchain_emafusion.evaluation.table import (
+    OutcomeRow,
+    OutcomeTable,
+    read_outcomes,
+    split_outcomes,
+    write_outcomes,
+)
 
 from .helpers import hand_table, specialist_table
 
@@ -73,6 +79,23 @@ def test_split_is_by_prompt_fixed_seed_and_disjoint() -> None:
     assert set(train.prompt_ids) | set(test.prompt_ids) == set(table.prompt_ids)
     assert split_outcomes(table, test_fraction=0.2, seed=7)[1].prompt_ids == test.prompt_ids
     assert split_outcomes(table, test_fraction=0.2, seed=8)[1].prompt_ids != test.prompt_ids
+
+
+def test_split_follows_prompt_ids_not_row_order() -> None:
+    table = specialist_table(10)
+    reordered = OutcomeTable(list(reversed(table.rows)))
+    assert reordered.prompt_ids != table.prompt_ids
+    _, test = split_outcomes(table, test_fraction=0.2, seed=3)
+    _, test_reordered = split_outcomes(reordered, test_fraction=0.2, seed=3)
+    assert set(test_reordered.prompt_ids) == set(test.prompt_ids)
+    # A prompt appended to the table moves no other prompt across the split: one more test prompt keeps
+    # every old test prompt on the test side.
+    first = table.prompt_ids[0]
+    copies = [row.model_copy(update={"prompt_id": "new"}) for row in table.rows if row.prompt_id == first]
+    grown = OutcomeTable([*table.rows, *copies])
+    _, test_grown = split_outcomes(grown, test_fraction=5 / grown.n_prompts, seed=3)
+    assert test_grown.n_prompts == 5
+    assert set(test.prompt_ids) < set(test_grown.prompt_ids)
 
 
 def test_table_arrays_follow_rows() -> None:
