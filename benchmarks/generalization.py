@@ -132,8 +132,11 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
             if part is None:
                 continue
             key = f"{report['table']} | {report['variant']} | {subset}"
-            entry = summary.setdefault(key, {"seeds": [], "figures": {}, "versus": [], "router": []})
+            entry = summary.setdefault(
+                key, {"seeds": [], "n_prompts": [], "figures": {}, "versus": [], "router": []}
+            )
             entry["seeds"].append(report["seed"])
+            entry["n_prompts"].append(part["n_prompts"])
             for policy, values in figures(part).items():
                 slot = entry["figures"].setdefault(
                     policy, {"acc_at_best_cost": [], "cost_ratio": [], "auc": []}
@@ -173,6 +176,17 @@ def markdown(summary: dict[str, Any]) -> str:
         "`vs best baseline`: per seed, ours − the best baseline by AUC with its 95% bootstrap interval over",
         "test prompts; `router` is the blend validation chose on the training split (per seed).",
     ]
+    lines += [
+        "",
+        "## Summary (mean over seeds; the interval column is the lowest and highest per-seed bound)",
+        "",
+        "| table | variant | test prompts | seeds | best single acc | emafusion acc @ best cost | emafusion cost "
+        "ratio | emafusion AUC | tier1 AUC | best baseline AUC | emafusion − best baseline AUC: mean "
+        "(lowest lower bound … highest upper bound) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for key, entry in summary.items():
+        lines.append(summary_row(key, entry))
     for key, entry in summary.items():
         seeds = ", ".join(str(s) for s in entry["seeds"])
         lines += [
@@ -198,6 +212,29 @@ def markdown(summary: dict[str, Any]) -> str:
         if entry["router"]:
             lines.append("- router: " + "; ".join(json.dumps(r) for r in entry["router"]))
     return "\n".join(lines) + "\n"
+
+
+def summary_row(key: str, entry: dict[str, Any]) -> str:
+    """One summary line: ours, the best single model and the strongest baseline, mean over seeds."""
+    table, variant, subset = key.split(" | ")
+    figures_of = entry["figures"]
+    baselines = [p for p in figures_of if p not in (*OURS, "best single")]
+    best_baseline = max(baselines, key=lambda p: float(np.mean(figures_of[p]["auc"])))
+    gaps = [v["emafusion"] for v in entry["versus"] if "emafusion" in v]
+    gap = (
+        f"{np.mean([g['auc_difference'] for g in gaps]):+.4f} ({min(g['ci95_low'] for g in gaps):+.4f} … "
+        f"{max(g['ci95_high'] for g in gaps):+.4f})"
+        if gaps
+        else "n/a"
+    )
+    ours = figures_of.get("emafusion", {"acc_at_best_cost": [None], "cost_ratio": [None], "auc": [None]})
+    tier1 = figures_of.get("tier1", {"auc": [None]})
+    return (
+        f"| {table} | {variant}{' (no repeats)' if subset != 'all' else ''} | {mean_text(entry['n_prompts'], 0)} "
+        f"| {len(entry['seeds'])} | {mean_text(figures_of['best single']['acc_at_best_cost'])} "
+        f"| {mean_text(ours['acc_at_best_cost'])} | {mean_text(ours['cost_ratio'], 3)} | {mean_text(ours['auc'])} "
+        f"| {mean_text(tier1['auc'])} | {best_baseline} {mean_text(figures_of[best_baseline]['auc'])} | {gap} |"
+    )
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 Importing this sub-package imports torch; the top-level package never does so on its own.
 """
 
+from langchain_emafusion.tier1.blend import RouterBlend
 from langchain_emafusion.tier1.calibration import CalibrationResult, calibrate
 from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 from langchain_emafusion.tier1.predictor import (
@@ -24,6 +25,7 @@ __all__ = [
     "Tier1Predictor",
     "TrainingConfig",
     "Tier1Router",
+    "RouterBlend",
     "Selection",
     "SelectionCaps",
     "select_models",

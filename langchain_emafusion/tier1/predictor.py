@@ -10,7 +10,9 @@ The network's probability is blended with a **neighbour term**: the mean recorde
 prompts nearest in sentence-embedding space. ``k`` and the blend weight are chosen on the ensemble members'
 validation splits (the weight may be 0), so the blend is learned, not hand-set: a network smooths over the whole
 table, neighbours keep local detail it blurs, and on small tables (a thousand prompts) each wins on different
-prompts.
+prompts. A predictor trained by ``emafusion train`` may also carry a :class:`~.blend.RouterBlend` (the network
+mixed with per-model ridge, kNN and prompt-cluster predictions, weights chosen out of fold), applied before the
+memory of repeated prompts.
 """
 
 from __future__ import annotations

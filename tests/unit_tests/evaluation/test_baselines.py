@@ -127,3 +127,27 @@ def test_embedding_routers_choose_their_own_hyperparameter_by_cross_validation()
     linear.fit_quality(embeddings, scores)
     assert set(linear.validation) == {"0.1", "1.0", "10.0"}
     assert str(linear.regularization) == min(linear.validation, key=linear.validation.__getitem__)
+
+
+def test_report_without_repeats_is_the_same_runs_on_the_fresh_prompts() -> None:
+    from langchain_emafusion.evaluation.table import OutcomeTable
+
+    train = specialist_table(30)
+    fresh = specialist_table(10, offset=100)
+    repeated_ids = set(train.prompt_ids[:8])
+    repeats = [row for row in train.rows if row.prompt_id in repeated_ids]
+    test = OutcomeTable([*fresh.rows, *repeats])
+    policies, _ = fit_baselines(train, names=["random", "knn-router"], encoder=PromptEncoder(), seed=0)
+    report = evaluate_policies(test, policies, cards=replay_cards(train), train_prompts=train.prompts)
+    assert report["n_test_prompts_also_in_train"] == 8
+    alone = evaluate_policies(fresh, policies, cards=replay_cards(train))
+    without = report["without_repeats"]
+    assert without["n_prompts"] == fresh.n_prompts
+    for name in ("random", "knn-router"):
+        assert without["policies"][name]["auc_normalized"] == pytest.approx(
+            alone["policies"][name]["auc_normalized"]
+        )
+    # No repeats: no second report.
+    assert "without_repeats" not in evaluate_policies(
+        fresh, policies, cards=replay_cards(train), train_prompts=train.prompts
+    )
