@@ -4,8 +4,10 @@
 
 Datasets and splits:
 - llmrouter (9 models, 14 tasks): the source's own split (train.json 5,608 / test.json 500 questions);
-- routellm-mmlu (2 models, 57 subjects) and routellm-gsm8k (2 models): a fixed-seed random 80/20 split of the
-  prompts (``split_outcomes(test_fraction=0.2, seed=0)``).
+- routellm-mmlu (2 models, 57 subjects) and routellm-gsm8k (2 models): an 80/20 split of the prompts by a
+  seeded hash of their ids (``split_outcomes(test_fraction=0.2, seed=0)``).
+One split each, with plots: the five-seed comparison on every table (costs-only variants and figures without
+train/test repeats included) is ``benchmarks/generalization.py``.
 Costs are estimated from token counts and list prices (see ``langchain_emafusion.evaluation.converters``).
 
 Writes ``benchmarks/results/routing.md`` (the table), ``routing_<dataset>.json`` (reports) and
@@ -58,7 +60,7 @@ def build_split(name: str, data_dir: Path) -> tuple[OutcomeTable, OutcomeTable, 
         return train, test, "source split (train.json / test.json)"
     rows = convert_routellm_mmlu(data_dir) if name == "routellm-mmlu" else convert_routellm_gsm8k(data_dir)
     train, test = split_outcomes(OutcomeTable(rows), test_fraction=TEST_FRACTION, seed=SPLIT_SEED)
-    return train, test, f"random {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} of prompts, seed {SPLIT_SEED}"
+    return train, test, f"hash of prompt_id {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, seed {SPLIT_SEED}"
 
 
 def run_dataset(name: str, data_dir: Path, encoder: PromptEncoder) -> dict[str, Any]:

@@ -82,6 +82,11 @@ def train(
         f"saved to {out}",
         highlight=False,
     )
+    router = manifest["router"]
+    console.print(
+        f"tier-1 router chosen out of fold: {router['chosen']} (out-of-fold AUC {router['out_of_fold']['auc']:.4f})",
+        highlight=False,
+    )
 
 
 def evaluate(
@@ -157,6 +162,19 @@ def _print_summary(console: Console, result: dict[str, object]) -> None:
             f"{interval['ci95_low']:+.4f} … {interval['ci95_high']:+.4f})",
             highlight=False,
         )
+    fresh = result.get("without_repeats")
+    if isinstance(fresh, dict):
+        console.print(
+            f"{result.get('n_test_prompts_also_in_train')} test prompts repeat a training prompt word for word; "
+            f"on the other {fresh['n_prompts']} (report key without_repeats):",
+            highlight=False,
+        )
+        for ours, compared, interval in auc_intervals(fresh):
+            console.print(
+                f"  {ours} − {compared} AUC: {interval['auc_difference']:+.4f} (95% bootstrap "
+                f"{interval['ci95_low']:+.4f} … {interval['ci95_high']:+.4f})",
+                highlight=False,
+            )
 
 
 def convert(

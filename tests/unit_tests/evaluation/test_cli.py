@@ -36,6 +36,7 @@ def test_train_then_eval_with_baselines_and_plot(tmp_path: Path) -> None:
     assert [card["name"] for card in manifest["cards"]] == ["math-small", "history-small", "large"]
     # Tier 1's router blend was chosen out of fold on the training table; the manifest says what and why.
     router = manifest["router"]
+    assert "tier-1 router chosen out of fold" in trained.output
     assert sum(router["chosen"].values()) == pytest.approx(1.0)
     assert router["out_of_fold"]["auc"] >= max(f["out_of_fold"]["auc"] for f in router["families"].values())
     assert read_outcomes(tmp_path / "policy" / "train_outcomes.jsonl").rows == read_outcomes(train).rows
