@@ -176,17 +176,9 @@ def _choose_router(
     The network's out-of-fold predictions are the ones tier 2 needs anyway (same folds, same fold networks);
     tier 2 then trains on the chosen blend's out-of-fold predictions, as it will see the served blend's.
     """
-    from langchain_emafusion.fusion.training import Tier2TrainingConfig, out_of_fold_predictions
+    from langchain_emafusion.fusion.training import tier1_out_of_fold
 
-    folds = Tier2TrainingConfig()
-    network = out_of_fold_predictions(
-        table,
-        featurizer=featurizer,
-        training=training,
-        folds=folds.folds,
-        members=folds.fold_members,
-        progress=progress,
-    )
+    network = tier1_out_of_fold(table, featurizer=featurizer, training=training, progress=progress)
     features = featurizer.transform(list(table.prompts))
     choice = choose_router(
         table,

@@ -45,6 +45,7 @@ __all__ = [
     "OutOfFold",
     "JudgeRows",
     "out_of_fold_predictions",
+    "tier1_out_of_fold",
     "answer_signals",
     "fit_tier2",
 ]
@@ -118,6 +119,26 @@ def out_of_fold_predictions(
             for j, label in enumerate(predictor.task_labels):
                 task_probs[held, labels.index(label)] = predicted.task_probs[:, j]
     return OutOfFold(quality, tokens, task_probs, labels, fold_of)
+
+
+def tier1_out_of_fold(
+    table: OutcomeTable,
+    *,
+    featurizer: PromptFeaturizer,
+    training: TrainingConfig,
+    config: Tier2TrainingConfig | None = None,
+    progress: bool = False,
+) -> OutOfFold:
+    """The out-of-fold tier-1 predictions tier 2 trains on, with its folds and fold ensemble size."""
+    cfg = config or Tier2TrainingConfig()
+    return out_of_fold_predictions(
+        table,
+        featurizer=featurizer,
+        training=training,
+        folds=cfg.folds,
+        members=cfg.fold_members,
+        progress=progress,
+    )
 
 
 def answer_signals(table: OutcomeTable, *, answers_expected: bool, progress: bool = False) -> np.ndarray:
@@ -290,13 +311,8 @@ def fit_tier2(
     cfg = config or Tier2TrainingConfig()
     training = training or TrainingConfig()
     knob_values = sorted(knobs or KNOB_SETTINGS)
-    oof = out_of_fold or out_of_fold_predictions(
-        table,
-        featurizer=featurizer,
-        training=training,
-        folds=cfg.folds,
-        members=cfg.fold_members,
-        progress=progress,
+    oof = out_of_fold or tier1_out_of_fold(
+        table, featurizer=featurizer, training=training, config=cfg, progress=progress
     )
     answers_expected = table.has_answers and len(table.models) >= 2
     signals = answer_signals(table, answers_expected=answers_expected, progress=progress)

@@ -163,15 +163,13 @@ class RouterBlend:
         if any(w < 0 for w in self.weights.values()) or not np.isclose(sum(self.weights.values()), 1.0):
             raise ValueError(f"blend weights must be non-negative and sum to 1, got {self.weights}")
         self.weights = {name: float(w) for name, w in self.weights.items() if w > 0}
-        missing = [
-            name
-            for name, present in (
-                ("ridge", self.ridge),
-                ("cluster", self.cluster),
-                ("knn", self.knn_k > 0 or None),
-            )
-            if name in self.weights and present is None
-        ]
+        fitted = {
+            "network": True,
+            "ridge": self.ridge is not None,
+            "cluster": self.cluster is not None,
+            "knn": self.knn_k > 0,
+        }
+        missing = [name for name in self.weights if not fitted[name]]
         if missing:
             raise ValueError(f"blend weights {missing} but those families were not fitted")
 

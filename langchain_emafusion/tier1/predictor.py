@@ -33,7 +33,7 @@ from langchain_emafusion.errors import EmaFusionError
 from langchain_emafusion.pool.card import UNKNOWN_OUTPUT_TOKENS
 from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE
 from langchain_emafusion.routing.encoder import PromptEncoder
-from langchain_emafusion.tier1.blend import RouterBlend, neighbour_scores
+from langchain_emafusion.tier1.blend import RouterBlend, neighbour_scores, unit_keys
 from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 
 __all__ = ["Tier1Predictor", "Predictions", "TrainingConfig", "PredictorFileError", "QualityNet"]
@@ -219,9 +219,8 @@ class Tier1Predictor:
         self.memory_scores = memory_scores
         self.neighbours = int(neighbours)
         self.neighbour_weight = float(neighbour_weight)
-        if blend is not None and blend.needs_memory and memory_keys is None:
-            raise ValueError("the blend weights the kNN family, which needs the training prompts' memory")
-        self.blend = None if blend is None or blend.is_network_only else blend
+        self.blend: RouterBlend | None = None
+        self._serve_blend(blend)
 
     # --- training ---------------------------------------------------------------------------------------------
     @classmethod
@@ -322,12 +321,15 @@ class Tier1Predictor:
         similarity = None
         if self.memory_keys is not None and self.memory_scores is not None:
             similarity = keys @ self.memory_keys.T
-        if similarity is not None and self.memory_scores is not None and self.neighbour_weight > 0:
-            if self.neighbours > 0:
-                neighbour = neighbour_scores(similarity, self.memory_scores, self.neighbours)
-                blended = (1 - self.neighbour_weight) * quality + self.neighbour_weight * neighbour
-                # Onboarded models have no recorded scores (NaN): their prediction stays the network's.
-                quality = np.where(np.isnan(neighbour), quality, blended)
+        if (
+            similarity is not None
+            and self.memory_scores is not None
+            and self.neighbour_weight > 0 < self.neighbours
+        ):
+            neighbour = neighbour_scores(similarity, self.memory_scores, self.neighbours)
+            blended = (1 - self.neighbour_weight) * quality + self.neighbour_weight * neighbour
+            # Onboarded models have no recorded scores (NaN): their prediction stays the network's.
+            quality = np.where(np.isnan(neighbour), quality, blended)
         if self.blend is not None:
             quality = self.blend.combine(quality, features, keys, similarity, self.memory_scores)
         if similarity is None or self.memory_scores is None or self.training.memory_weight <= 0:
@@ -350,11 +352,18 @@ class Tier1Predictor:
 
     def use_blend(self, blend: RouterBlend | None) -> None:
         """Serve this router blend from now on (None: the network alone); its models must be the predictor's."""
-        if blend is not None:
-            if blend.n_models != len(self.models):
-                raise ValueError(f"the blend has {blend.n_models} models, the predictor {len(self.models)}")
-            if blend.needs_memory and (self.memory_keys is None or self.memory_scores is None):
-                raise ValueError("the blend weights the kNN family, which needs the training prompts' memory")
+        if blend is not None and blend.n_models != len(self.models):
+            raise ValueError(f"the blend has {blend.n_models} models, the predictor {len(self.models)}")
+        self._serve_blend(blend)
+
+    def _serve_blend(self, blend: RouterBlend | None) -> None:
+        # A loaded predictor may have onboarded models past the blend's: their columns stay the network's.
+        if (
+            blend is not None
+            and blend.needs_memory
+            and (self.memory_keys is None or self.memory_scores is None)
+        ):
+            raise ValueError("the blend weights the kNN family, which needs the training prompts' memory")
         self.blend = None if blend is None or blend.is_network_only else blend
 
     def predict(self, prompts: Sequence[str]) -> Predictions:
@@ -547,9 +556,7 @@ _BLEND_PREFIX = "blend."
 def _memory_keys(features: np.ndarray, featurizer: PromptFeaturizer) -> np.ndarray:
     """Unit-length similarity keys: the sentence-embedding block of the features (all features without it)."""
     width = featurizer.embedding_dimension or features.shape[1]
-    block = np.asarray(features[:, :width], dtype=np.float32)
-    norms = np.linalg.norm(block, axis=1, keepdims=True)
-    return block / np.maximum(norms, 1e-12)
+    return unit_keys(features[:, :width])
 
 
 def _choose_neighbour_term(

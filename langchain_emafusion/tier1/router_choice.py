@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from langchain_emafusion.evaluation.baselines.common import brier
 from langchain_emafusion.evaluation.converters import estimate_tokens
 from langchain_emafusion.evaluation.figures import accuracy_at_cost, auc_normalized
 from langchain_emafusion.evaluation.table import OutcomeTable
@@ -32,7 +33,14 @@ from langchain_emafusion.tier1.blend import (
 )
 from langchain_emafusion.tier1.selector import KNOB_SETTINGS
 
-__all__ = ["RouterChoiceConfig", "RouterChoice", "choose_router", "expected_costs", "frontier_figures"]
+__all__ = [
+    "RouterChoiceConfig",
+    "RouterChoice",
+    "choose_router",
+    "expected_costs",
+    "FrontierScorer",
+    "frontier_figures",
+]
 
 _BLOCK = 1024
 
@@ -89,6 +97,54 @@ def expected_costs(
     return np.asarray(rows, dtype=np.float64)
 
 
+class FrontierScorer:
+    """Routes predictions at every knob as the selector does; what does not depend on them is computed once."""
+
+    def __init__(
+        self,
+        expected: np.ndarray,
+        scores: np.ndarray,
+        billed: np.ndarray,
+        *,
+        knobs: Sequence[float] = KNOB_SETTINGS,
+    ) -> None:
+        """Fix the table the frontiers are measured on.
+
+        Args:
+            expected: (n, m) expected cost of each call (the selector's input).
+            scores: (n, m) recorded scores.
+            billed: (n, m) recorded costs (what the chosen call is billed).
+            knobs: The knob values swept.
+        """
+        self.scores, self.billed, self.knobs = scores, billed, list(knobs)
+        accuracy, mean_cost = scores.mean(axis=0), billed.mean(axis=0)
+        order = range(scores.shape[1])
+        best = min(order, key=lambda j: (-accuracy[j], mean_cost[j], j))
+        cheapest = min(order, key=lambda j: (mean_cost[j], -accuracy[j], j))
+        self.best_cost, self.cheapest_cost = float(mean_cost[best]), float(mean_cost[cheapest])
+        self.best_accuracy = float(accuracy[best])
+        scale = expected.max(axis=1, keepdims=True)
+        normalized = np.divide(expected, scale, out=np.zeros_like(expected), where=scale > 0)
+        self.normalized = normalized
+        # Ties go to the cheaper member, as in the selector.
+        self.tie_break = 1e-9 * normalized
+        self.rows = np.arange(scores.shape[0])
+
+    def figures(self, quality: np.ndarray) -> dict[str, float | None]:
+        """The frontier's normalized AUC and accuracy at the best single model's cost for (n, m) predictions."""
+        points = []
+        for knob in self.knobs:
+            chosen = np.argmax(quality - knob * self.normalized - self.tie_break, axis=1)
+            points.append(
+                (float(self.billed[self.rows, chosen].mean()), float(self.scores[self.rows, chosen].mean()))
+            )
+        return {
+            "auc": auc_normalized(points, self.cheapest_cost, self.best_cost),
+            "accuracy_at_best_single_cost": accuracy_at_cost(points, self.best_cost),
+            "best_single_accuracy": self.best_accuracy,
+        }
+
+
 def frontier_figures(
     quality: np.ndarray,
     expected: np.ndarray,
@@ -97,38 +153,8 @@ def frontier_figures(
     *,
     knobs: Sequence[float] = KNOB_SETTINGS,
 ) -> dict[str, float | None]:
-    """Route every prompt at every knob as the selector does; the frontier's AUC and accuracy at the best's cost.
-
-    Args:
-        quality: (n, m) predicted probability of a good answer.
-        expected: (n, m) expected cost of each call (the selector's input).
-        scores: (n, m) recorded scores.
-        billed: (n, m) recorded costs (what the chosen call is billed).
-        knobs: The knob values swept.
-    """
-    n, m = scores.shape
-    accuracy, mean_cost = scores.mean(axis=0), billed.mean(axis=0)
-    order = range(m)
-    best = min(order, key=lambda j: (-accuracy[j], mean_cost[j], j))
-    cheapest = min(order, key=lambda j: (mean_cost[j], -accuracy[j], j))
-    scale = expected.max(axis=1, keepdims=True)
-    normalized = np.divide(expected, scale, out=np.zeros_like(expected), where=scale > 0)
-    # Ties go to the cheaper member, as in the selector.
-    tie_break = 1e-9 * normalized
-    rows = np.arange(n)
-    points = []
-    for knob in knobs:
-        chosen = np.argmax(quality - knob * normalized - tie_break, axis=1)
-        points.append((float(billed[rows, chosen].mean()), float(scores[rows, chosen].mean())))
-    return {
-        "auc": auc_normalized(points, float(mean_cost[cheapest]), float(mean_cost[best])),
-        "accuracy_at_best_single_cost": accuracy_at_cost(points, float(mean_cost[best])),
-        "best_single_accuracy": float(accuracy[best]),
-    }
-
-
-def _brier(predicted: np.ndarray, scores: np.ndarray) -> float:
-    return float(np.mean((predicted - scores) ** 2))
+    """One frontier's figures (see :class:`FrontierScorer`, which scores many predictions of one table)."""
+    return FrontierScorer(expected, scores, billed, knobs=knobs).figures(quality)
 
 
 def _ridge_out_of_fold(
@@ -210,13 +236,15 @@ def choose_router(
     scores = np.asarray(table.scores, dtype=np.float64)
     billed = np.asarray(table.costs, dtype=np.float64)
     n, m = scores.shape
-    expected = expected_costs(table.prompts, table.models, cards, network_tokens)
+    scorer = FrontierScorer(
+        expected_costs(table.prompts, table.models, cards, network_tokens), scores, billed
+    )
     n_train = n - int(np.bincount(folds).max())
     candidates: dict[str, tuple[Any, np.ndarray]] = {"network": (None, network_quality)}
     families_report: dict[str, Any] = {}
 
     def pick(name: str, predicted: dict[Any, np.ndarray]) -> None:
-        briers = {value: _brier(p, scores) for value, p in predicted.items()}
+        briers = {value: brier(p, scores) for value, p in predicted.items()}
         chosen = min(briers, key=briers.__getitem__)
         candidates[name] = (chosen, predicted[chosen])
         families_report[name] = {
@@ -232,15 +260,15 @@ def choose_router(
     cluster_counts = [c for c in cfg.cluster_counts if c * cfg.min_cluster_prompts <= n_train]
     if "cluster" in cfg.families and cluster_counts:
         pick("cluster", _cluster_out_of_fold(keys, scores, folds, cluster_counts, seed))
-    families_report["network"] = {"out_of_fold_brier": round(_brier(network_quality, scores), 5)}
+    families_report["network"] = {"out_of_fold_brier": round(brier(network_quality, scores), 5)}
     for name, (_, predicted) in candidates.items():
-        families_report[name]["out_of_fold"] = _rounded(frontier_figures(predicted, expected, scores, billed))
+        families_report[name]["out_of_fold"] = _rounded(scorer.figures(predicted))
 
     grid = _blend_grid([f for f in FAMILIES if f in candidates], cfg.blend_step)
     scored = []
     for weights in grid:
         blended = np.sum([w * candidates[f][1] for f, w in weights.items()], axis=0)
-        scored.append((frontier_figures(blended, expected, scores, billed), weights, blended))
+        scored.append((scorer.figures(blended), weights, blended))
     best_index = max(range(len(scored)), key=lambda i: (scored[i][0]["auc"], -i))
     figures, weights, blended_oof = scored[best_index]
 
