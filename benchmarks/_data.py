@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_emafusion.evaluation.converters import convert_llmrouter, default_shared_dir
 from langchain_emafusion.evaluation.table import OutcomeTable, read_outcomes, write_outcomes
-from langchain_emafusion.pool.embedded import cache_dir
+from langchain_emafusion.pool.weights import cache_dir
 from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir
 from langchain_emafusion.tier1.features import PromptFeaturizer
 from langchain_emafusion.tier1.predictor import Tier1Predictor

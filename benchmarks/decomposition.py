@@ -24,7 +24,8 @@ from typing import Any
 
 from langchain_emafusion import FusionChatModel
 from langchain_emafusion.graph import create_fusion_graph
-from langchain_emafusion.pool.embedded import cache_dir, default_embedded_pool
+from langchain_emafusion.pool.embedded import default_embedded_pool
+from langchain_emafusion.pool.weights import cache_dir
 
 RESULTS = Path(__file__).parent / "results" / "decomposition.md"
 CACHE = cache_dir() / "benchmarks" / "decomposition"

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from langchain_emafusion.evaluation.table import read_outcomes, split_outcomes, write_outcomes  # noqa: E402
 from langchain_emafusion.evaluation.training import train_policy  # noqa: E402
-from langchain_emafusion.pool.embedded import cache_dir  # noqa: E402
+from langchain_emafusion.pool.weights import cache_dir  # noqa: E402
 from langchain_emafusion.routing.default_predictor import default_predictor_path  # noqa: E402
 from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir  # noqa: E402
 from langchain_emafusion.tier1.features import FeatureConfig  # noqa: E402

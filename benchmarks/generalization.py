@@ -48,7 +48,7 @@ from langchain_emafusion.evaluation.table import (  # noqa: E402
     write_outcomes,
 )
 from langchain_emafusion.evaluation.training import train_policy  # noqa: E402
-from langchain_emafusion.pool.embedded import cache_dir  # noqa: E402
+from langchain_emafusion.pool.weights import cache_dir  # noqa: E402
 from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir  # noqa: E402
 
 TABLES = ("llmrouter", "routellm-gsm8k", "mmlu-pro", "routellm-mmlu")

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from langchain_emafusion import ChatGGUF, FusionChatModel, ModelCard, ModelPool
-from langchain_emafusion.pool.embedded import DEFAULT_EMBEDDED_MODELS, EMBEDDED_MODELS, embedded_card_defaults
+from langchain_emafusion.pool.weights import DEFAULT_EMBEDDED_MODELS, EMBEDDED_MODELS, embedded_card_defaults
 
 PROMPT = "Write a short paragraph about the history of the bicycle."
 RESULTS = Path(__file__).parent / "results" / "local_pool.md"

@@ -40,7 +40,7 @@ from langchain_emafusion.evaluation.evaluate import evaluate_policy_dir  # noqa:
 from langchain_emafusion.evaluation.plot import plot_report  # noqa: E402
 from langchain_emafusion.evaluation.table import OutcomeTable, split_outcomes, write_outcomes  # noqa: E402
 from langchain_emafusion.evaluation.training import train_policy  # noqa: E402
-from langchain_emafusion.pool.embedded import cache_dir  # noqa: E402
+from langchain_emafusion.pool.weights import cache_dir  # noqa: E402
 from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir  # noqa: E402
 
 DATASETS = ("llmrouter", "routellm-mmlu", "routellm-gsm8k")

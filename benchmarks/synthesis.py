@@ -44,13 +44,11 @@ from langchain_emafusion.evaluation.table import (  # noqa: E402
     write_outcomes,
 )
 from langchain_emafusion.evaluation.training import train_policy  # noqa: E402
-from langchain_emafusion.pool.embedded import (  # noqa: E402
-    DEFAULT_EMBEDDED_MODELS,
-    cache_dir,
-    default_embedded_pool,
-)
-from langchain_emafusion.routing.base import RoutingRequest, get_router  # noqa: E402
+from langchain_emafusion.pool.embedded import default_embedded_pool  # noqa: E402
+from langchain_emafusion.pool.weights import DEFAULT_EMBEDDED_MODELS, cache_dir  # noqa: E402
+from langchain_emafusion.routing.base import RoutingRequest  # noqa: E402
 from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir  # noqa: E402
+from langchain_emafusion.routing.registry import get_router  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "synthesis.md"
 SHIPPED = REPO_ROOT / "langchain_emafusion" / "tier1" / "default_predictor"

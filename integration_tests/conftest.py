@@ -1,7 +1,7 @@
 """A real OpenAI-compatible server for the integration tests: llama-cpp-python's, on 127.0.0.1.
 
 The session-scoped :func:`openai_server` fixture starts ``python -m llama_cpp.server`` with a config file that
-serves the embedded GGUF models (paths resolved and sha256-checked by ``langchain_emafusion.pool.embedded``),
+serves the embedded GGUF models (paths resolved and sha256-checked by ``langchain_emafusion.pool.weights``),
 on a free port, waits until ``/v1/models`` lists them, and stops the process at the end of the session. Nothing
 is downloaded: the weights come from the installed packages.
 
@@ -31,7 +31,7 @@ import pytest
 from langchain_openai import ChatOpenAI
 
 from langchain_emafusion import Capabilities, ModelCard, ModelPool
-from langchain_emafusion.pool.embedded import EMBEDDED_MODELS, resolve_gguf
+from langchain_emafusion.pool.weights import EMBEDDED_MODELS, resolve_gguf
 
 from .llama_server import HANDLER_NAME
 

@@ -25,13 +25,8 @@ if TYPE_CHECKING:
     from langchain_emafusion.pool.card import Capabilities, ModelCard
     from langchain_emafusion.pool.llamacpp import ChatGGUF
     from langchain_emafusion.pool.pool import ModelPool
-    from langchain_emafusion.routing.base import (
-        Router,
-        RoutingDecision,
-        RoutingRequest,
-        get_router,
-        register_router,
-    )
+    from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest
+    from langchain_emafusion.routing.registry import get_router, register_router
 
 _EXPORTS: dict[str, str] = {
     "FusionChatModel": "langchain_emafusion.chat_models",
@@ -42,8 +37,8 @@ _EXPORTS: dict[str, str] = {
     "Router": "langchain_emafusion.routing.base",
     "RoutingDecision": "langchain_emafusion.routing.base",
     "RoutingRequest": "langchain_emafusion.routing.base",
-    "get_router": "langchain_emafusion.routing.base",
-    "register_router": "langchain_emafusion.routing.base",
+    "get_router": "langchain_emafusion.routing.registry",
+    "register_router": "langchain_emafusion.routing.registry",
     "EmaFusionError": "langchain_emafusion.errors",
     "AllMembersFailedError": "langchain_emafusion.errors",
     "InvalidInputError": "langchain_emafusion.errors",

@@ -1,17 +1,20 @@
 """The tier-2 interface: a fusion strategy runs on a :class:`FusionContext` and returns a :class:`FusionOutcome`.
 
-The same strategy code runs offline (replay: ``call_many`` reveals recorded rows and bills them) and live
-(``call_many`` calls pool members, concurrently where it can). Strategies are deterministic functions of what
-they have seen, which the replay protocol requires.
+Strategies are written against an async interface: ``await context.call_many(models)``. The same strategy code
+runs live (``call_many`` calls pool members concurrently on the event loop, through the request pipeline) and
+offline (replay: ``call_many`` reveals recorded rows and bills them; it never suspends, so
+:func:`run_to_completion` drives the coroutine without an event loop). Strategies are deterministic functions of
+what they have seen, which the replay protocol requires. The registry of strategy names is
+:mod:`~langchain_emafusion.fusion.strategies`.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -23,15 +26,15 @@ __all__ = [
     "FusionContext",
     "FusionOutcome",
     "FusionStrategy",
-    "UnknownStrategyError",
-    "available_strategies",
-    "get_strategy",
-    "register_strategy",
+    "NoCandidatesError",
+    "run_to_completion",
 ]
 
+_T = TypeVar("_T")
 
-class UnknownStrategyError(EmaFusionError, KeyError):
-    """No fusion strategy is registered under that name."""
+
+class NoCandidatesError(EmaFusionError):
+    """A strategy was left with no answer to choose from (live: every member it could call failed)."""
 
 
 @dataclass(frozen=True)
@@ -62,15 +65,19 @@ class FusionContext:
     knob: float
     """The quality/cost trade-off λ (the same knob tier 1 uses)."""
     judge: AnswerJudge
-    call_many: Callable[[Sequence[str]], list[Candidate]]
-    """Call these members (in parallel where possible) and return their answers in the order asked."""
+    call_many: Callable[[Sequence[str]], Awaitable[list[Candidate]]]
+    """Call these members at once and return their answers in the order asked. Live, a member that fails is
+    replaced by the next ranked one not yet called, and a member never gets a second call in one request;
+    members that could not answer are added to :attr:`failed`."""
     task_probs: np.ndarray | None = None
     answers_expected: bool = False
     """Whether answers to this prompt have comparable keys (then vote and agreement apply)."""
     max_calls: int = 3
     """Most members one request may call."""
-    aggregate: Callable[[str, Sequence[Candidate]], Candidate] | None = None
+    aggregate: Callable[[str, Sequence[Candidate]], Awaitable[Candidate]] | None = None
     """Live only: have this member write one answer from the candidates (synthesis); None in replay."""
+    failed: set[str] = field(default_factory=set)
+    """Members that failed in this request (live only): strategies never ask for them again."""
     judge_cache: dict[Any, dict[str, float]] | None = None
     """Optional memo of :meth:`judged` results (replay re-runs a prompt once per call and per knob)."""
 
@@ -138,8 +145,8 @@ class FusionStrategy(ABC):
     """True for strategies whose answer is new text (synthesis): replay cannot score it."""
 
     @abstractmethod
-    def run(self, context: FusionContext) -> FusionOutcome:
-        """Answer one request."""
+    async def run(self, context: FusionContext) -> FusionOutcome:
+        """Answer one request (awaiting only ``context.call_many`` and ``context.aggregate``)."""
 
     def settings(self) -> dict[str, Any]:
         """The strategy's parameters, for metadata."""
@@ -156,6 +163,8 @@ def combine(
     treating their errors as independent); the heaviest key wins and its most trusted member's response is
     returned. Otherwise the judge selects the candidate most likely right.
     """
+    if not candidates:
+        raise NoCandidatesError(f"strategy {strategy!r} has no answer to choose from")
     confidences = context.judged(candidates)
     called = [candidate.model for candidate in candidates]
     keyed = [c for c in candidates if context.answers_expected and c.answer is not None]
@@ -183,42 +192,18 @@ def combine(
     return FusionOutcome(strategy, called, chosen, how, confidences)
 
 
-_REGISTRY: dict[str, type[FusionStrategy]] = {}
+def run_to_completion(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run a strategy coroutine whose awaits never suspend (replay's ``call_many``), without an event loop.
 
-
-def register_strategy(cls: type[FusionStrategy]) -> type[FusionStrategy]:
-    """Class decorator: register a strategy under its ``name``."""
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def get_strategy(name: str, **kwargs: Any) -> FusionStrategy:
-    """Instantiate a registered strategy by name.
+    Replay scores thousands of prompts per knob; driving each strategy by hand costs nothing, where an event
+    loop per prompt would. A coroutine that does suspend (it awaited real I/O) is closed and refused.
 
     Raises:
-        UnknownStrategyError: No strategy has that name.
+        RuntimeError: The coroutine suspended: it needs an event loop (use ``await`` instead).
     """
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise UnknownStrategyError(
-            f"unknown fusion strategy {name!r}; registered: {', '.join(sorted(_REGISTRY))}"
-        )
-    return _REGISTRY[name](**kwargs)
-
-
-def available_strategies() -> list[str]:
-    """Names of the registered strategies."""
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers them; done lazily so that base stays importable on its own.
-    from langchain_emafusion.fusion import (  # noqa: F401
-        cascade,
-        escalate,
-        select,
-        single,
-        synthesize,
-        vote,
-    )
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        return finished.value
+    coroutine.close()
+    raise RuntimeError("a replay strategy awaited something that suspends; replay calls must not")

@@ -8,13 +8,11 @@ from langchain_emafusion.fusion.base import (
     FusionOutcome,
     FusionStrategy,
     combine,
-    register_strategy,
 )
 
 __all__ = ["CascadeStrategy"]
 
 
-@register_strategy
 class CascadeStrategy(FusionStrategy):
     """Call the cheapest eligible member first, then escalate one member at a time while it pays.
 
@@ -38,15 +36,16 @@ class CascadeStrategy(FusionStrategy):
             context.ranked, key=lambda m: (context.expected_cost_usd.get(m, 0.0), context.ranked.index(m))
         )
 
-    def run(self, context: FusionContext) -> FusionOutcome:
+    async def run(self, context: FusionContext) -> FusionOutcome:
         """Run the cascade."""
-        candidates: list[Candidate] = list(context.call_many([self.first_member(context)]))
+        candidates: list[Candidate] = list(await context.call_many([self.first_member(context)]))
         scale = context.utility_scale()
         skill = context.judge.selection_skill
-        while len(candidates) < context.max_calls:
+        while candidates and len(candidates) < context.max_calls:
             confidences = context.judged(candidates)
             in_hand = max(confidences.values())
-            called = {candidate.model for candidate in candidates}
+            # Live, a member that failed (or stood in for one) is never asked again in this request.
+            called = {candidate.model for candidate in candidates} | context.failed
             best_value, best_model = 0.0, None
             for model in context.ranked:
                 if model in called:
@@ -58,5 +57,5 @@ class CascadeStrategy(FusionStrategy):
                     best_value, best_model = value, model
             if best_model is None:
                 break
-            candidates.extend(context.call_many([best_model]))
+            candidates.extend(await context.call_many([best_model]))
         return combine(context, candidates, self.name)

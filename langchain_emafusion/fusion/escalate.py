@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from langchain_emafusion.fusion.base import FusionContext, register_strategy
+from langchain_emafusion.fusion.base import FusionContext
 from langchain_emafusion.fusion.cascade import CascadeStrategy
 
 __all__ = ["EscalateStrategy"]
 
 
-@register_strategy
 class EscalateStrategy(CascadeStrategy):
     """The cascade's escalation rule, starting from tier 1's pick at this knob instead of the cheapest member.
 

@@ -11,9 +11,10 @@ from langchain_emafusion.fusion.base import (
     FusionContext,
     FusionOutcome,
     FusionStrategy,
-    get_strategy,
+    run_to_completion,
 )
 from langchain_emafusion.fusion.model import Tier2Model
+from langchain_emafusion.fusion.strategies import get_strategy
 from langchain_emafusion.tier1.policy import Tier1Policy
 
 __all__ = ["FusionPolicy"]
@@ -67,7 +68,7 @@ class FusionPolicy(BaseReplayPolicy):
         task_probs = self.tier1.task_probs(view.prompt)
         name = self.force_strategy or self.tier2.strategy_for(self.tier2.predicted_task(task_probs), setting)
 
-        def call_many(models: Sequence[str]) -> list[Candidate]:
+        async def call_many(models: Sequence[str]) -> list[Candidate]:
             return [
                 Candidate(row.model, row.response, row.answer, row.cost_usd, row.latency_s)
                 for row in view.call_many(models)
@@ -86,7 +87,7 @@ class FusionPolicy(BaseReplayPolicy):
             max_calls=self.tier2.max_calls,
             judge_cache=self._judged,
         )
-        return self.strategy(name).run(context)
+        return run_to_completion(self.strategy(name).run(context))
 
     def decide(self, view: PromptView, setting: float) -> Decision:
         """Return the response tier 2 chose."""

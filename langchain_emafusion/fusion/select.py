@@ -7,13 +7,11 @@ from langchain_emafusion.fusion.base import (
     FusionOutcome,
     FusionStrategy,
     combine,
-    register_strategy,
 )
 
 __all__ = ["SelectStrategy"]
 
 
-@register_strategy
 class SelectStrategy(FusionStrategy):
     """Call tier 1's top ``k`` members in parallel; return the response the judge rates most likely right.
 
@@ -29,10 +27,10 @@ class SelectStrategy(FusionStrategy):
             raise ValueError(f"selection needs k >= 2 members, got {k}")
         self.k = k
 
-    def run(self, context: FusionContext) -> FusionOutcome:
+    async def run(self, context: FusionContext) -> FusionOutcome:
         """Call the top k members and select."""
         k = min(self.k, context.max_calls, len(context.ranked))
-        return combine(context, context.call_many(context.ranked[:k]), self.name, vote=False)
+        return combine(context, await context.call_many(context.ranked[:k]), self.name, vote=False)
 
     def settings(self) -> dict[str, int]:
         """The number of members called."""

@@ -7,18 +7,16 @@ from langchain_emafusion.fusion.base import (
     FusionOutcome,
     FusionStrategy,
     combine,
-    register_strategy,
 )
 
 __all__ = ["SingleStrategy"]
 
 
-@register_strategy
 class SingleStrategy(FusionStrategy):
     """One call: the member tier 1 ranks first at this knob."""
 
     name = "single"
 
-    def run(self, context: FusionContext) -> FusionOutcome:
+    async def run(self, context: FusionContext) -> FusionOutcome:
         """Call the top-ranked member."""
-        return combine(context, context.call_many(context.ranked[:1]), self.name)
+        return combine(context, await context.call_many(context.ranked[:1]), self.name)

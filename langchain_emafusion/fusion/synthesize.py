@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from langchain_emafusion.errors import EmaFusionError
-from langchain_emafusion.fusion.base import FusionContext, FusionOutcome, FusionStrategy, register_strategy
+from langchain_emafusion.fusion.base import FusionContext, FusionOutcome, FusionStrategy
 
 __all__ = ["SynthesizeStrategy", "SYNTHESIS_INSTRUCTION"]
 
@@ -15,7 +15,6 @@ SYNTHESIS_INSTRUCTION = (
 """The aggregator's instruction (the question, any retrieved context and the candidates follow it)."""
 
 
-@register_strategy
 class SynthesizeStrategy(FusionStrategy):
     """Call tier 1's top ``k`` members in parallel, then the top-ranked member writes the answer from theirs.
 
@@ -32,14 +31,14 @@ class SynthesizeStrategy(FusionStrategy):
             raise ValueError(f"synthesis needs k >= 2 candidates, got {k}")
         self.k = k
 
-    def run(self, context: FusionContext) -> FusionOutcome:
+    async def run(self, context: FusionContext) -> FusionOutcome:
         """Call the candidates, then the aggregator."""
         if context.aggregate is None:
             raise EmaFusionError("synthesis needs a live pool (an aggregator call); replay cannot score it")
         k = min(self.k, max(context.max_calls - 1, 1), len(context.ranked))
-        candidates = context.call_many(context.ranked[:k])
+        candidates = await context.call_many(context.ranked[:k])
         aggregator = context.ranked[0]
-        final = context.aggregate(aggregator, candidates)
+        final = await context.aggregate(aggregator, candidates)
         confidences = context.judged(candidates)
         how = f"{aggregator} wrote the answer from {len(candidates)} candidates ({', '.join(confidences)})"
         called = [candidate.model for candidate in candidates] + [aggregator]

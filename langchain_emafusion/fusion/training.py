@@ -28,11 +28,11 @@ from tqdm.auto import tqdm
 from langchain_emafusion.evaluation.cards import replay_cards
 from langchain_emafusion.evaluation.replay import replay
 from langchain_emafusion.evaluation.table import OutcomeTable
-from langchain_emafusion.fusion.base import available_strategies, get_strategy
 from langchain_emafusion.fusion.judge import AnswerJudge, JudgeInput
 from langchain_emafusion.fusion.model import ALL_TASKS, Tier2Model
 from langchain_emafusion.fusion.policy import FusionPolicy
 from langchain_emafusion.fusion.signals import SIGNAL_NAMES, response_signals
+from langchain_emafusion.fusion.strategies import available_strategies, get_strategy
 from langchain_emafusion.tier1.features import PromptFeaturizer
 from langchain_emafusion.tier1.policy import Tier1Policy
 from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig

@@ -7,13 +7,11 @@ from langchain_emafusion.fusion.base import (
     FusionOutcome,
     FusionStrategy,
     combine,
-    register_strategy,
 )
 
 __all__ = ["VoteStrategy"]
 
 
-@register_strategy
 class VoteStrategy(FusionStrategy):
     """Call tier 1's top ``k`` members in parallel; each votes for its answer key with the judge's log-odds.
 
@@ -29,10 +27,10 @@ class VoteStrategy(FusionStrategy):
             raise ValueError(f"a vote needs k >= 2 members, got {k}")
         self.k = k
 
-    def run(self, context: FusionContext) -> FusionOutcome:
+    async def run(self, context: FusionContext) -> FusionOutcome:
         """Call the top k members and vote."""
         k = min(self.k, context.max_calls, len(context.ranked))
-        return combine(context, context.call_many(context.ranked[:k]), self.name)
+        return combine(context, await context.call_many(context.ranked[:k]), self.name)
 
     def settings(self) -> dict[str, int]:
         """The number of members called."""

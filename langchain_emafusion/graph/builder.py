@@ -26,7 +26,6 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer, Command, Overwrite, Send
 
-from langchain_emafusion._request_privacy import RequestPrivacy
 from langchain_emafusion.context.store import EnterpriseContext
 from langchain_emafusion.errors import AllMembersFailedError, InvalidInputError, NoEligibleModelError
 from langchain_emafusion.graph._state import FusionOutput, FusionState, SubtaskInput, SubtaskResult
@@ -39,6 +38,8 @@ from langchain_emafusion.graph.decomposition import (
 from langchain_emafusion.graph.errors import InvalidDecompositionError, RequestBudgetExhaustedError
 from langchain_emafusion.graph.rule import looks_multi_task, task_clauses
 from langchain_emafusion.graph.subtask import PlannedSubtask
+from langchain_emafusion.pipeline.chat_model import PipelineChatModel
+from langchain_emafusion.pipeline.privacy import RequestPrivacy
 from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.routing.base import Router
 
@@ -168,9 +169,7 @@ class _FusionNodes:
                     "the request contains sensitive data and privacy mode is 'private_only', so only private "
                     "members may serve its subtasks, and the pool has none; add a private=True member"
                 )
-            private = self.llm.model_copy()
-            private._pool = ModelPool(cards, privacy=pool.privacy)
-            self._private_llm = private
+            self._private_llm = self.llm.model_copy(update={"pool": ModelPool(cards, privacy=pool.privacy)})
         return self._private_llm
 
     def _ask(
@@ -527,20 +526,21 @@ def _merge_privacy(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _inner_model(pool: Any, router: Any, llm: Any) -> Any:
-    """The fusion model every graph call goes through: never decomposes again, never retrieves again."""
-    from langchain_emafusion.chat_models import FusionChatModel
-
+def _inner_model(pool: Any, router: Any, llm: Any) -> PipelineChatModel:
+    """The model every graph call goes through: the direct path only (never decomposes or retrieves again)."""
     if llm is None:
-        llm = FusionChatModel(pool=pool, **({"router": router} if router is not None else {}))
-    elif pool is not None or router is not None:
+        return PipelineChatModel(pool=pool, **({"router": router} if router is not None else {}))
+    if pool is not None or router is not None:
         raise InvalidInputError("pass either llm=FusionChatModel(...) or pool/router, not both")
-    if not isinstance(llm, FusionChatModel):
+    if not isinstance(llm, PipelineChatModel):
         raise InvalidInputError(f"llm must be a FusionChatModel, got {type(llm).__name__}")
-    # Resolve the pool and router first, so every copy shares the same members (and loaded weights).
-    llm.resolved_pool  # noqa: B018
-    llm.resolved_router  # noqa: B018
-    return llm.model_copy(update={"decompose": False, "context": None})
+    # The caller's settings on the direct path; the pool and router resolved once, so every call shares the same
+    # members (and loaded weights).
+    settings = {
+        name: getattr(llm, name) for name in PipelineChatModel.model_fields if name in llm.model_fields_set
+    }
+    settings.update(pool=llm.resolved_pool, router=llm.resolved_router, privacy=llm.privacy_policy)
+    return PipelineChatModel(**settings)
 
 
 def create_fusion_graph(

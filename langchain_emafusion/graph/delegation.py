@@ -19,7 +19,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import RunnableConfig
 from langgraph.constants import TAG_NOSTREAM
 
+from langchain_emafusion.graph.builder import STREAM_KEY, create_fusion_graph
 from langchain_emafusion.graph.rule import looks_multi_task
+from langchain_emafusion.pipeline.member import child_callbacks
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -61,8 +63,6 @@ def _graph(llm: FusionChatModel) -> CompiledStateGraph[Any, Any, Any, Any]:
     with _GRAPHS_LOCK:
         graph = _GRAPHS.get(key)
         if graph is None:
-            from langchain_emafusion.graph.builder import create_fusion_graph
-
             # checkpointer=False: a FusionChatModel called inside a parent graph's node must not write its
             # internal steps into the parent's checkpoints (it is one model call there, not a subgraph).
             graph = create_fusion_graph(llm=llm, context=llm.context, checkpointer=False)
@@ -79,11 +79,9 @@ def _input(messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str
 
 
 def _config(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> RunnableConfig:
-    from langchain_emafusion.chat_models import _child_callbacks
-
     # nostream: a parent graph streaming messages gets this model's chunks once, not its inner calls' too.
     return RunnableConfig(
-        callbacks=_child_callbacks(run_manager), tags=[TAG_NOSTREAM], run_name="fusion_graph"
+        callbacks=child_callbacks(run_manager), tags=[TAG_NOSTREAM], run_name="fusion_graph"
     )
 
 
@@ -145,8 +143,6 @@ def stream_with_graph(
     kwargs: dict[str, Any],
 ) -> Iterator[ChatGenerationChunk]:
     """Stream the merged answer as the merge writes it, then a last chunk with usage and metadata."""
-    from langchain_emafusion.graph.builder import STREAM_KEY
-
     final: dict[str, Any] | None = None
     for mode, item in _graph(llm).stream(
         _input(messages, stop, kwargs), _config(run_manager), stream_mode=["custom", "values"]
@@ -167,8 +163,6 @@ async def astream_with_graph(
     kwargs: dict[str, Any],
 ) -> AsyncIterator[ChatGenerationChunk]:
     """Stream the merged answer (async)."""
-    from langchain_emafusion.graph.builder import STREAM_KEY
-
     final: dict[str, Any] | None = None
     async for mode, item in _graph(llm).astream(
         _input(messages, stop, kwargs), _config(run_manager), stream_mode=["custom", "values"]

@@ -6,16 +6,19 @@ Written for the fusion pool rather than reusing langchain-community's ``ChatLlam
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import math
 import os
+import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
 from langchain_core.messages import (
@@ -41,9 +44,46 @@ __all__ = ["ChatGGUF"]
 # One loaded llama.cpp model per (file, context, threads) per process, reused by every ChatGGUF instance.
 _LLAMA_CACHE: dict[tuple[str, int, int, int], Any] = {}
 _LLAMA_CACHE_LOCK = threading.Lock()
-# On a 2-core machine two models decoding at once slow each other down, so local inference in one
-# process runs one call at a time; other (remote) pool members still run concurrently.
-_INFERENCE_LOCK = threading.RLock()
+# Each loaded model decodes on a worker thread of its own, one call at a time (a llama.cpp context is not
+# thread-safe); calls wait in that worker's queue, sync callers on a future, async ones without taking a thread.
+_WORKERS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+_WORKERS_LOCK = threading.Lock()
+# On a 2-core machine two models decoding at once slow each other down, so the workers also take turns; the
+# slot is taken and released inside a worker, never held across a yield. Remote members still run concurrently.
+_DECODE_SLOT = threading.BoundedSemaphore(1)
+_END = object()
+
+
+def _worker(llama: Any) -> concurrent.futures.ThreadPoolExecutor:
+    with _WORKERS_LOCK:
+        worker = _WORKERS.get(id(llama))
+        if worker is None:
+            worker = _WORKERS[id(llama)] = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="emafusion-llama"
+            )
+        return worker
+
+
+class _Stopper:
+    """A llama.cpp logits processor that ends generation once the call is cancelled or abandoned.
+
+    llama-cpp-python's chat completion takes no stopping criteria, so on cancellation the next step's logits
+    leave only the end-of-sequence token: the model stops within one token and the worker is free.
+    """
+
+    def __init__(self, eos_token: int) -> None:
+        self.eos_token = eos_token
+        self.event = threading.Event()
+
+    def cancel(self) -> None:
+        self.event.set()
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.event.is_set():
+            scores = np.full_like(scores, -np.inf)
+            scores[self.eos_token] = 0.0
+        return scores
+
 
 _TOOL_CALL_OPEN, _TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 
@@ -333,7 +373,7 @@ class ChatGGUF(BaseChatModel):
             name: An embedded model name, e.g. ``"smollm2-135m"`` or ``"qwen2.5-coder-0.5b"``.
             **kwargs: Any other ChatGGUF field.
         """
-        from langchain_emafusion.pool.embedded import EMBEDDED_MODELS, resolve_gguf
+        from langchain_emafusion.pool.weights import EMBEDDED_MODELS, resolve_gguf
 
         if name not in EMBEDDED_MODELS:
             raise InvalidInputError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}")
@@ -369,7 +409,7 @@ class ChatGGUF(BaseChatModel):
     # --- request building --------------------------------------------------------------------------------
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[dict[str, Any], _TokenRecorder, bool]:
+    ) -> tuple[dict[str, Any], _TokenRecorder, bool, _Stopper]:
         if not messages:
             raise InvalidInputError("ChatGGUF needs at least one message")
         chat = [_message_to_dict(m) for m in messages]
@@ -392,6 +432,7 @@ class ChatGGUF(BaseChatModel):
                 # A forced call is decoded under the call's JSON schema, so even a tiny model returns a valid one.
                 response_format = {"type": "json_object", "schema": forced_schema}
         recorder = _TokenRecorder()
+        stopper = _Stopper(int(self.llama.token_eos()))
         request: dict[str, Any] = {
             "messages": chat,
             "temperature": kwargs.pop("temperature", self.temperature),
@@ -400,7 +441,7 @@ class ChatGGUF(BaseChatModel):
             "repeat_penalty": kwargs.pop("repeat_penalty", self.repeat_penalty),
             "seed": kwargs.pop("seed", self.seed),
             "stop": stop or self.stop or [],
-            "logits_processor": [recorder],
+            "logits_processor": [recorder, stopper],
         }
         if template_takes_tools:
             request["tools"] = tools
@@ -409,7 +450,7 @@ class ChatGGUF(BaseChatModel):
         unknown = set(kwargs) - {"ls_structured_output_format"}
         if unknown:
             raise InvalidInputError(f"ChatGGUF does not accept call option(s) {sorted(unknown)}")
-        return request, recorder, forced_schema is not None
+        return request, recorder, forced_schema is not None, stopper
 
     def _finish(
         self, text: str, finish_reason: str | None, recorder: _TokenRecorder, forced: bool
@@ -466,6 +507,35 @@ class ChatGGUF(BaseChatModel):
         )
 
     # --- BaseChatModel -----------------------------------------------------------------------------------
+    @staticmethod
+    def _complete(llama: Any, request: dict[str, Any]) -> dict[str, Any]:
+        with _DECODE_SLOT:
+            return llama.create_chat_completion(**request)
+
+    @staticmethod
+    def _produce(llama: Any, request: dict[str, Any], stopper: _Stopper, put: Callable[[Any], None]) -> None:
+        """Decode a streamed completion on the model's worker, handing each part to ``put``."""
+        try:
+            with _DECODE_SLOT:
+                parts = llama.create_chat_completion(stream=True, **request)
+                try:
+                    for part in parts:
+                        if stopper.event.is_set():
+                            break
+                        put(part)
+                finally:
+                    parts.close()
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((_END, exc))
+            return
+        put((_END, None))
+
+    def _message(self, completion: dict[str, Any], recorder: _TokenRecorder, forced: bool) -> ChatResult:
+        choice = completion["choices"][0]
+        text = choice["message"].get("content") or ""
+        message = self._finish(text, choice.get("finish_reason"), recorder, forced)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -473,14 +543,68 @@ class ChatGGUF(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        request, recorder, forced = self._request(messages, stop, dict(kwargs))
+        request, recorder, forced, stopper = self._request(messages, stop, dict(kwargs))
         llama = self.llama
-        with _INFERENCE_LOCK:
-            completion = llama.create_chat_completion(**request)
-        choice = completion["choices"][0]
-        text = choice["message"].get("content") or ""
-        message = self._finish(text, choice.get("finish_reason"), recorder, forced)
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        future = _worker(llama).submit(self._complete, llama, request)
+        try:
+            completion = future.result()
+        except BaseException:
+            stopper.cancel()
+            future.cancel()
+            raise
+        return self._message(completion, recorder, forced)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request, recorder, forced, stopper = self._request(messages, stop, dict(kwargs))
+        llama = self.llama
+        future = _worker(llama).submit(self._complete, llama, request)
+        try:
+            completion = await asyncio.wrap_future(future)
+        except BaseException:  # cancelled (a timeout, a closed request): stop decoding now
+            stopper.cancel()
+            future.cancel()
+            raise
+        return self._message(completion, recorder, forced)
+
+    @staticmethod
+    def _whole_chunk(result: ChatResult) -> ChatGenerationChunk:
+        message = result.generations[0].message
+        assert isinstance(message, AIMessage)
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content=message.content,
+                tool_call_chunks=[
+                    tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i)
+                    for i, c in enumerate(message.tool_calls)
+                ],
+                usage_metadata=message.usage_metadata,
+                response_metadata=message.response_metadata,
+                chunk_position="last",
+            )
+        )
+
+    def _piece(self, part: dict[str, Any], finish: list[str | None]) -> ChatGenerationChunk | None:
+        choice = part["choices"][0]
+        finish[0] = choice.get("finish_reason") or finish[0]
+        text = choice.get("delta", {}).get("content") or ""
+        return ChatGenerationChunk(message=AIMessageChunk(content=text)) if text else None
+
+    def _last(self, recorder: _TokenRecorder, finish_reason: str | None) -> ChatGenerationChunk:
+        final = self._finish("", finish_reason, recorder, forced=False)
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=final.usage_metadata,
+                response_metadata=final.response_metadata,
+                chunk_position="last",
+            )
+        )
 
     def _stream(
         self,
@@ -491,42 +615,60 @@ class ChatGGUF(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         if kwargs.get("tools") or kwargs.get("response_format"):
             # Tool calls and constrained JSON are only meaningful whole: stream them as one chunk.
-            result = self._generate(messages, stop, run_manager, **kwargs)
-            message = result.generations[0].message
-            assert isinstance(message, AIMessage)
-            chunk = AIMessageChunk(
-                content=message.content,
-                tool_call_chunks=[
-                    tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i)
-                    for i, c in enumerate(message.tool_calls)
-                ],
-                usage_metadata=message.usage_metadata,
-                response_metadata=message.response_metadata,
-                chunk_position="last",
-            )
-            yield ChatGenerationChunk(message=chunk)
+            yield self._whole_chunk(self._generate(messages, stop, run_manager, **kwargs))
             return
-        request, recorder, _ = self._request(messages, stop, dict(kwargs))
+        request, recorder, _, stopper = self._request(messages, stop, dict(kwargs))
         llama = self.llama
-        finish_reason: str | None = None
-        with _INFERENCE_LOCK:
-            for part in llama.create_chat_completion(stream=True, **request):
-                choice = part["choices"][0]
-                finish_reason = choice.get("finish_reason") or finish_reason
-                text = choice.get("delta", {}).get("content") or ""
-                if not text:
-                    continue
-                piece = ChatGenerationChunk(message=AIMessageChunk(content=text))
-                yield piece
-        final = self._finish("", finish_reason, recorder, forced=False)
-        yield ChatGenerationChunk(
-            message=AIMessageChunk(
-                content="",
-                usage_metadata=final.usage_metadata,
-                response_metadata=final.response_metadata,
-                chunk_position="last",
-            )
-        )
+        parts: queue.Queue[Any] = queue.Queue()
+        future = _worker(llama).submit(self._produce, llama, request, stopper, parts.put)
+        finish: list[str | None] = [None]
+        try:
+            while not isinstance(item := parts.get(), tuple):
+                piece = self._piece(item, finish)
+                if piece is not None:
+                    yield piece
+            if item[1] is not None:
+                raise item[1]
+        finally:
+            # Closed early (the caller stopped reading, a timeout): stop decoding; nothing is held here.
+            stopper.cancel()
+            future.cancel()
+        yield self._last(recorder, finish[0])
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        if kwargs.get("tools") or kwargs.get("response_format"):
+            yield self._whole_chunk(await self._agenerate(messages, stop, run_manager, **kwargs))
+            return
+        request, recorder, _, stopper = self._request(messages, stop, dict(kwargs))
+        llama = self.llama
+        loop = asyncio.get_running_loop()
+        parts: asyncio.Queue[Any] = asyncio.Queue()
+
+        def put(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(parts.put_nowait, item)
+            except RuntimeError:  # the loop is gone: nobody reads this stream any more
+                stopper.cancel()
+
+        future = _worker(llama).submit(self._produce, llama, request, stopper, put)
+        finish: list[str | None] = [None]
+        try:
+            while not isinstance(item := await parts.get(), tuple):
+                piece = self._piece(item, finish)
+                if piece is not None:
+                    yield piece
+            if item[1] is not None:
+                raise item[1]
+        finally:
+            stopper.cancel()
+            future.cancel()
+        yield self._last(recorder, finish[0])
 
     def bind_tools(
         self,

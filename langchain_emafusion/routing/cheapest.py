@@ -8,13 +8,11 @@ from langchain_emafusion.routing.base import (
     RoutingDecision,
     RoutingRequest,
     eligible_cards,
-    register_router,
 )
 
 __all__ = ["CheapestCapableRouter"]
 
 
-@register_router("cheapest")
 class CheapestCapableRouter(Router):
     """Route to the cheapest eligible member; the rest follow as fallbacks, cheapest first.
 
@@ -24,6 +22,9 @@ class CheapestCapableRouter(Router):
     lower latency hint, then to pool order. It reads no text and learns nothing: it is the floor that
     learned routers must beat.
     """
+
+    name = "cheapest"
+    """Its name in the registry (:mod:`langchain_emafusion.routing.registry`)."""
 
     def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
         """Order the eligible members by expected cost, then latency hint, then pool order."""

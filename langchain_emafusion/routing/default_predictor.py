@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from langchain_emafusion.pool.pool import ModelPool
-from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, register_router
+from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest
 
 __all__ = ["DefaultPredictorRouter", "default_predictor_path"]
 
@@ -23,7 +23,6 @@ def default_predictor_path() -> Path:
     return Path(__file__).resolve().parent.parent / "tier1" / "default_predictor"
 
 
-@register_router("emafusion-default")
 class DefaultPredictorRouter(Router):
     """Tier-1 routing with the shipped predictor, trained on synthesized data from the embedded local pool.
 
@@ -36,6 +35,9 @@ class DefaultPredictorRouter(Router):
 
             llm = FusionChatModel(router="emafusion-default")
     """
+
+    name = "emafusion-default"
+    """Its name in the registry (:mod:`langchain_emafusion.routing.registry`)."""
 
     def __init__(self, *, quality_cost_tradeoff: float = _DEFAULT_QUALITY_COST_TRADEOFF) -> None:
         """Create the router (loads nothing).

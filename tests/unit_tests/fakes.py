@@ -52,7 +52,7 @@ class ScriptedChatModel(BaseChatModel):
     def _reply(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> AIMessage:
         if self.fail_times > 0:
             self.fail_times -= 1
-            raise RuntimeError("scripted failure")
+            raise ConnectionError("scripted failure")
         usage = {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,

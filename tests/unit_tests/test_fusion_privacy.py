@@ -28,7 +28,7 @@ from langchain_emafusion import (
     RoutingDecision,
     RoutingRequest,
 )
-from langchain_emafusion._request_privacy import ChunkRelay
+from langchain_emafusion.pipeline.privacy import ChunkRelay
 from langchain_emafusion.pool.card import Capabilities
 from langchain_emafusion.privacy import PrivacyConfigError, PrivacyPolicy, Redactor, read_audit_log
 from tests.unit_tests.fakes import ScriptedChatModel
@@ -278,11 +278,11 @@ def test_one_request_id_per_request_across_its_fallback_calls(tmp_path: Path) ->
     llm.invoke(CLEAN_TEXT)
     records = read_audit_log(audit)
     assert [(r.model, r.outcome, r.error_type, r.redacted) for r in records] == [
-        ("private", "error", "RuntimeError", False),
-        ("private", "error", "RuntimeError", False),
+        ("private", "error", "ConnectionError", False),
+        ("private", "error", "ConnectionError", False),
         ("public", "ok", None, True),
-        ("private", "error", "RuntimeError", False),
-        ("private", "error", "RuntimeError", False),
+        ("private", "error", "ConnectionError", False),
+        ("private", "error", "ConnectionError", False),
         ("public", "ok", None, False),
     ]
     assert len({r.request_id for r in records[:3]}) == 1 and len({r.request_id for r in records}) == 2

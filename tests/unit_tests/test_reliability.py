@@ -189,4 +189,4 @@ def test_a_failing_stream_in_the_worker_thread_falls_back() -> None:
         ]
     )
     text, fusion = joined(list(FusionChatModel(pool=pool, timeout=5.0).stream("hi")))
-    assert text == "fine" and fusion["failures"] == ["broken (attempt 1): RuntimeError: scripted failure"]
+    assert text == "fine" and fusion["failures"] == ["broken (attempt 1): ConnectionError: scripted failure"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,64 @@ def test_importing_the_package_and_evaluation_does_not_import_heavy_libraries() 
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+class _CountingModel:
+    """Stands in for the sentence-transformers model: a fixed vector per text, counting what it encodes."""
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def encode(self, texts: list[str], **_: object) -> np.ndarray:
+        self.encoded.extend(texts)
+        vectors = np.array(
+            [[float(len(text)), float(sum(map(ord, text)))] for text in texts], dtype=np.float32
+        )
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def get_embedding_dimension(self) -> int:
+        return 2
+
+
+def test_memory_cache_is_a_bounded_lru(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_emafusion.routing.encoder import DEFAULT_MEMORY_CACHE_SIZE
+
+    assert PromptEncoder().memory_cache_size == DEFAULT_MEMORY_CACHE_SIZE == 4096
+    encoder = PromptEncoder(memory_cache_size=3)
+    model = _CountingModel()
+    monkeypatch.setattr(encoder, "_model", lambda: model)
+
+    first = encoder.encode(["a", "bb", "ccc"])
+    assert model.encoded == ["a", "bb", "ccc"] and len(encoder._memory) == 3
+    encoder.encode(["a"])  # a hit: "a" is now the most recently used
+    assert model.encoded == ["a", "bb", "ccc"]
+    encoder.encode(["dddd"])  # full: the least recently used ("bb") is dropped
+    assert len(encoder._memory) == 3
+    hits = encoder.encode(["a", "ccc", "dddd"])  # all three still cached
+    assert model.encoded == ["a", "bb", "ccc", "dddd"]
+    assert np.array_equal(hits[:2], first[[0, 2]])
+    encoder.encode(["bb"])  # evicted, so encoded again
+    assert model.encoded == ["a", "bb", "ccc", "dddd", "bb"] and len(encoder._memory) == 3
+
+    # One call may hold more distinct texts than the cache: every row is still its own text's vector.
+    many = [f"text {i}" for i in range(10)]
+    vectors = encoder.encode([*many, many[0]])
+    assert vectors.shape == (11, 2) and np.array_equal(vectors[0], vectors[10])
+    assert np.array_equal(vectors[:10], model.encode(many))
+    assert len(encoder._memory) == 3
+
+    uncached = PromptEncoder(memory_cache_size=0)
+    monkeypatch.setattr(uncached, "_model", lambda: model)
+    before = len(model.encoded)
+    uncached.encode(["x"])
+    uncached.encode(["x"])
+    assert len(model.encoded) == before + 2 and len(uncached._memory) == 0
+    with pytest.raises(ValueError, match="memory_cache_size"):
+        PromptEncoder(memory_cache_size=-1)
+
+
+def test_loading_the_model_leaves_the_environment_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    PromptEncoder(layers=2).encode(["offline without touching os.environ"])
+    assert "HF_HUB_OFFLINE" not in os.environ and "TRANSFORMERS_OFFLINE" not in os.environ

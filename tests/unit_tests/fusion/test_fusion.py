@@ -15,16 +15,11 @@ from langchain_emafusion.evaluation.evaluate import evaluate_policy_dir
 from langchain_emafusion.evaluation.table import OutcomeRow, OutcomeTable, write_outcomes
 from langchain_emafusion.evaluation.training import train_policy
 from langchain_emafusion.fusion.answers import answer_key, infer_answer_kind
-from langchain_emafusion.fusion.base import (
-    Candidate,
-    FusionContext,
-    UnknownStrategyError,
-    available_strategies,
-    get_strategy,
-)
+from langchain_emafusion.fusion.base import Candidate, FusionContext, FusionOutcome, run_to_completion
 from langchain_emafusion.fusion.judge import AnswerJudge, JudgeInput
 from langchain_emafusion.fusion.model import ALL_TASKS, Tier2FileError, Tier2Model
 from langchain_emafusion.fusion.signals import check_arithmetic, response_signals
+from langchain_emafusion.fusion.strategies import UnknownStrategyError, available_strategies, get_strategy
 from langchain_emafusion.pool.card import Capabilities, ModelCard
 from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.tier1.features import FeatureConfig
@@ -180,7 +175,7 @@ class Recorder:
         self.answers = answers
         self.steps: list[list[str]] = []
 
-    def __call__(self, models: Sequence[str]) -> list[Candidate]:
+    async def __call__(self, models: Sequence[str]) -> list[Candidate]:
         self.steps.append(list(models))
         return [Candidate(m, f"so {self.answers[m]}", self.answers[m], cost_usd=1.0) for m in models]
 
@@ -201,6 +196,11 @@ def _context(
     )
 
 
+def _run(name: str, context: FusionContext, **settings: int) -> FusionOutcome:
+    """Run a strategy over the fake (non-suspending) ``call_many``, as replay does."""
+    return run_to_completion(get_strategy(name, **settings).run(context))
+
+
 def _tier1_only_judge() -> AnswerJudge:
     """A judge that trusts tier 1's prediction exactly (weight 4 on logit/4) and nothing else."""
     judge = AnswerJudge(["cheap", "mid", "big"], answers_expected=True, selection_skill=0.9)
@@ -218,54 +218,54 @@ def test_registry_lists_every_strategy_and_rejects_unknown_names() -> None:
 
 def test_cascade_escalates_when_worth_it_and_stops_when_the_knob_says_so() -> None:
     recorder = Recorder({"cheap": "1", "mid": "2", "big": "3"})
-    outcome = get_strategy("cascade").run(_context(recorder, knob=0.0))
+    outcome = _run("cascade", _context(recorder, knob=0.0))
     assert recorder.steps[0] == ["cheap"] and len(recorder.steps) >= 2 and outcome.strategy == "cascade"
     assert outcome.chosen == "big"  # the best-predicted answer wins the disagreement
     thrifty = Recorder({"cheap": "1", "mid": "2", "big": "3"})
-    outcome = get_strategy("cascade").run(_context(thrifty, knob=100.0))
+    outcome = _run("cascade", _context(thrifty, knob=100.0))
     assert thrifty.steps == [["cheap"]] and outcome.chosen == "cheap"
 
 
 def test_escalate_starts_from_tier_1s_choice_and_adds_a_call_only_when_the_judge_doubts_it() -> None:
     sure = Recorder({"cheap": "1", "mid": "2", "big": "3"})
-    outcome = get_strategy("escalate").run(
-        _context(sure, knob=0.05, quality={"cheap": 0.5, "mid": 0.6, "big": 0.99})
-    )
+    outcome = _run("escalate", _context(sure, knob=0.05, quality={"cheap": 0.5, "mid": 0.6, "big": 0.99}))
     assert sure.steps == [["big"]] and outcome.chosen == "big" and outcome.strategy == "escalate"
     doubtful = Recorder({"cheap": "1", "mid": "2", "big": "3"})
     quality = {"cheap": 0.5, "mid": 0.45, "big": 0.55}
-    outcome = get_strategy("escalate").run(_context(doubtful, knob=0.05, quality=quality))
+    outcome = _run("escalate", _context(doubtful, knob=0.05, quality=quality))
     # Tier 1's pick first; a doubtful answer is worth a cheap second opinion, which the cascade would call first.
     assert doubtful.steps[0] == ["big"] and len(doubtful.steps) >= 2 and "cheap" in doubtful.steps[1]
     cascade = Recorder({"cheap": "1", "mid": "2", "big": "3"})
-    get_strategy("cascade").run(_context(cascade, knob=0.05, quality=quality))
+    _run("cascade", _context(cascade, knob=0.05, quality=quality))
     assert cascade.steps[0] == ["cheap"]
 
 
 def test_vote_weights_agreeing_answers_and_select_ignores_keys() -> None:
     recorder = Recorder({"cheap": "7", "mid": "7", "big": "8"})
     quality = {"cheap": 0.6, "mid": 0.6, "big": 0.7}
-    outcome = get_strategy("vote").run(_context(recorder, quality=quality))
+    outcome = _run("vote", _context(recorder, quality=quality))
     assert recorder.steps == [["big", "cheap", "mid"]]
     assert (
         outcome.answer == "7"
         and outcome.chosen in {"cheap", "mid"}
         and outcome.votes["7"] > outcome.votes["8"]
     )
-    selected = get_strategy("select", k=3).run(
-        _context(Recorder({"cheap": "7", "mid": "7", "big": "8"}), quality=quality)
+    selected = _run(
+        "select", _context(Recorder({"cheap": "7", "mid": "7", "big": "8"}), quality=quality), k=3
     )
     assert selected.chosen == "big" and selected.answer is None
 
 
 def test_synthesis_needs_a_live_aggregator() -> None:
     with pytest.raises(Exception, match="live pool"):
-        get_strategy("synthesize").run(_context(Recorder({"cheap": "1", "mid": "2", "big": "3"})))
+        _run("synthesize", _context(Recorder({"cheap": "1", "mid": "2", "big": "3"})))
     context = _context(Recorder({"cheap": "1", "mid": "2", "big": "3"}))
-    context.aggregate = lambda name, cands: Candidate(
-        name, "merged " + ",".join(c.answer or "" for c in cands)
-    )
-    outcome = get_strategy("synthesize").run(context)
+
+    async def aggregate(name: str, cands: Sequence[Candidate]) -> Candidate:
+        return Candidate(name, "merged " + ",".join(c.answer or "" for c in cands))
+
+    context.aggregate = aggregate
+    outcome = _run("synthesize", context)
     assert outcome.synthesized is not None and outcome.synthesized.response == "merged 3,2"
     assert outcome.called == ["big", "mid", "big"]
 

@@ -9,8 +9,9 @@ import sys
 from langchain_emafusion.chat_models import FusionChatModel
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.pool.pool import ModelPool
-from langchain_emafusion.routing.base import RoutingRequest, available_routers, get_router
+from langchain_emafusion.routing.base import RoutingRequest
 from langchain_emafusion.routing.default_predictor import DefaultPredictorRouter, default_predictor_path
+from langchain_emafusion.routing.registry import available_routers, get_router
 from langchain_emafusion.synthesis import load_seed_templates
 
 from ..fakes import ScriptedChatModel
@@ -36,7 +37,7 @@ def test_artefact_is_small_and_comes_from_the_starter_seed_set() -> None:
 def test_registration_loads_nothing_until_the_first_route() -> None:
     assert "emafusion-default" in available_routers()
     code = (
-        "import sys; from langchain_emafusion import FusionChatModel; from langchain_emafusion.routing.base "
+        "import sys; from langchain_emafusion import FusionChatModel; from langchain_emafusion.routing.registry "
         "import get_router; router = get_router('emafusion-default'); FusionChatModel(router='emafusion-default'); "
         "print(router.is_loaded, [m for m in ('torch', 'sentence_transformers') if m in sys.modules])"
     )

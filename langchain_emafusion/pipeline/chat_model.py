@@ -1,0 +1,266 @@
+"""`PipelineChatModel`: the fusion model's direct path — fields, tools, structured output, the request pipeline.
+
+:class:`~langchain_emafusion.chat_models.FusionChatModel` is this model plus the fusion graph (decomposition,
+enterprise context). The graph's own calls use this class, so the graph depends on the pipeline and this model,
+and neither depends on the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import LangSmithParams
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+
+from langchain_emafusion.errors import InvalidInputError
+from langchain_emafusion.pipeline.pipeline import STRUCTURED_MARKER, FusionPipeline
+from langchain_emafusion.pipeline.sync import iterate_sync, run_sync
+from langchain_emafusion.pool.embedded import default_embedded_pool
+from langchain_emafusion.pool.pool import ModelPool
+from langchain_emafusion.privacy.policy import PrivacyPolicy
+from langchain_emafusion.routing.base import Router
+from langchain_emafusion.routing.registry import check_router, get_router
+
+__all__ = ["PipelineChatModel"]
+
+
+class PipelineChatModel(BaseChatModel):
+    """A chat model over a pool: each request routed, called through the request pipeline, answered.
+
+    Everything :class:`~langchain_emafusion.chat_models.FusionChatModel` does except the fusion graph; see its
+    docstring for the options. The four entry points hand each request to one
+    :class:`~langchain_emafusion.pipeline.pipeline.FusionPipeline` (``invoke`` and ``stream`` through its sync
+    facade), where every member is called in one place.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    pool: ModelPool | None = Field(default=None, exclude=True)
+    """The members; a ``ModelPool``, a path to a pool YAML file, or None for the embedded local pool."""
+
+    router: str | Path | Router = Field(default="auto", exclude=True)
+    """A registered router name (see ``available_routers()``), a folder written by ``emafusion train`` (a
+    tier-1 predictor, loaded on the first call), or a ``Router`` instance."""
+
+    model_name: str = Field(default="emafusion", alias="model")
+    """Name this model reports in metadata and traces."""
+
+    temperature: float | None = None
+    """Sampling temperature passed to every member call; None keeps each member's own."""
+
+    max_tokens: int | None = Field(default=None, gt=0)
+    """Most output tokens per member call, passed to members; None keeps each member's own."""
+
+    stop: list[str] | None = None
+    """Default stop sequences passed to members."""
+
+    timeout: float | None = Field(default=None, gt=0, alias="request_timeout")
+    """Seconds a member call may take before it counts as failed and the next member is tried."""
+
+    max_retries: int = Field(default=0, ge=0)
+    """Extra attempts on the same member after a failure, before moving on to the next one."""
+
+    streaming: bool = False
+    """Stream member output even from ``invoke`` (callbacks see tokens as they arrive)."""
+
+    privacy: PrivacyPolicy = Field(default_factory=PrivacyPolicy)
+    """How requests holding sensitive values are treated; also accepts a mode name (``"private_only"``) or a
+    mapping as in YAML (``{"mode": "redact", "keywords": {...}}``). When not set, a pool file's ``privacy:``
+    section applies; the default redacts for public members."""
+
+    audit_log: str | Path | None = None
+    """A JSONL file that gets one line per member call (ids, member, kinds detected, redacted or not, cost,
+    outcome; never a value); None writes no log."""
+
+    quality_cost_tradeoff: float | None = Field(default=None, ge=0)
+    """Learned routers' knob (0: best predicted quality; larger: cheaper); None: the router's default."""
+
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    """Hard cap on one member call's expected cost in US$; members above it are never called, fallbacks
+    included. None: no cap."""
+
+    max_latency_s: float | None = Field(default=None, ge=0)
+    """Hard cap on a member's latency hint in seconds; slower members are never called. None: no cap."""
+
+    _pool: ModelPool | None = PrivateAttr(default=None)
+    _router: Router | None = PrivateAttr(default=None)
+
+    def __init__(self, **kwargs: Any) -> None:
+        # A pool file and a privacy mapping are converted here rather than in validators: pydantic would wrap
+        # the PoolConfigError / PrivacyConfigError (which name the bad entry and field) in a ValidationError.
+        if isinstance(kwargs.get("pool"), str | Path):
+            kwargs["pool"] = ModelPool.from_yaml(kwargs["pool"])
+        privacy = kwargs.get("privacy")
+        if isinstance(privacy, str):
+            kwargs["privacy"] = PrivacyPolicy.from_config({"mode": privacy})
+        elif isinstance(privacy, Mapping):
+            kwargs["privacy"] = PrivacyPolicy.from_config(privacy)
+        super().__init__(**kwargs)
+
+    @field_validator("router", mode="before")
+    @classmethod
+    def _known_router(cls, value: Any) -> Any:
+        # Fail at construction on a typo, without loading anything: a predictor folder is only checked here.
+        check_router(value)
+        return value
+
+    # --- lazily resolved collaborators --------------------------------------------------------------------
+    @property
+    def resolved_pool(self) -> ModelPool:
+        """The pool in use; the embedded one is assembled on first use (its weights load on first call)."""
+        if self.pool is not None:
+            return self.pool
+        if self._pool is None:
+            self._pool = default_embedded_pool()
+        return self._pool
+
+    @property
+    def privacy_policy(self) -> PrivacyPolicy:
+        """The policy in force: this model's ``privacy`` when set, else the pool's (YAML ``privacy:``), else the default."""
+        if "privacy" not in self.model_fields_set and self.resolved_pool.privacy is not None:
+            return self.resolved_pool.privacy
+        return self.privacy
+
+    @property
+    def resolved_router(self) -> Router:
+        """The router instance in use."""
+        if self._router is None:
+            self._router = get_router(self.router)
+        return self._router
+
+    # --- LangChain plumbing -------------------------------------------------------------------------------
+    @property
+    def _llm_type(self) -> str:
+        return "emafusion"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "router": self.router.name if isinstance(self.router, Router) else str(self.router),
+            "pool": self.pool.names if self.pool is not None else "embedded",
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="emafusion", ls_model_name=kwargs.get("model", self.model_name), ls_model_type="chat"
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
+        return params
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict[str, Any] | str | Literal["auto", "any", "required", "none"] | bool | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; requests then go only to tool-capable members, which receive the same tools.
+
+        Args:
+            tools: Tools as dicts, pydantic models, functions or ``BaseTool``s.
+            tool_choice: ``"auto"``, ``"none"``, ``"any"``/``"required"``/``True`` or a tool name; passed on.
+            strict: Passed to each member's ``bind_tools`` when set (OpenAI's strict schema adherence).
+            **kwargs: Other call options to bind.
+        """
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is True:
+            tool_choice = "any"
+        if isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "any", "required"):
+            names = [tool["function"]["name"] for tool in formatted]
+            if tool_choice not in names:
+                raise InvalidInputError(f"tool_choice {tool_choice!r} is not one of the bound tools {names}")
+        if strict is not None:
+            kwargs["strict"] = strict
+        return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: Literal["function_calling", "json_schema", "json_mode"] = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Answer with output shaped by ``schema``, from members that support structured output.
+
+        Args:
+            schema: A pydantic model, TypedDict, JSON schema or OpenAI tool dict.
+            method: ``"function_calling"`` (forced tool call), ``"json_schema"`` (``response_format`` with the
+                schema) or ``"json_mode"`` (any JSON object).
+            include_raw: Also return the raw message and any parsing error.
+            strict: Passed to members as OpenAI's ``strict`` flag when set.
+            **kwargs: Not supported; present for signature compatibility.
+        """
+        from langchain_emafusion._structured import with_structured_output
+
+        if kwargs:
+            raise InvalidInputError(f"unsupported with_structured_output option(s): {sorted(kwargs)}")
+        return with_structured_output(
+            self,
+            schema,
+            method=method,
+            include_raw=include_raw,
+            strict=strict,
+            extra_bind={STRUCTURED_MARKER: True},
+        )
+
+    @property
+    def pipeline(self) -> FusionPipeline:
+        """The request pipeline over this model's settings."""
+        return FusionPipeline(self)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return run_sync(self.pipeline.agenerate(messages, stop, run_manager, kwargs))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        yield from iterate_sync(self.pipeline.astream(messages, stop, run_manager, kwargs))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await self.pipeline.agenerate(messages, stop, run_manager, kwargs)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in self.pipeline.astream(messages, stop, run_manager, kwargs):
+            yield chunk

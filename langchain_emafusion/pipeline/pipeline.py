@@ -1,0 +1,341 @@
+"""`FusionPipeline`: one request's steps — prepare → route → run the strategy → respond — async-native.
+
+``FusionChatModel``'s four entry points hand every direct-path request here (``invoke`` and ``stream`` through
+the sync facade in :mod:`~langchain_emafusion.pipeline.sync`). Member calls go through
+:class:`~langchain_emafusion.pipeline.member.MemberCaller`; tier-2 strategies through
+:class:`~langchain_emafusion.pipeline.tier2.Tier2Run`. Routing (a learned predictor's forward pass, its
+first-use loading) runs on one routing thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from langchain_emafusion.errors import InvalidInputError, NoEligibleModelError
+from langchain_emafusion.pipeline.member import MemberCaller, child_callbacks
+from langchain_emafusion.pipeline.messages import answer_chunks, check_messages, estimate_tokens, message_text
+from langchain_emafusion.pipeline.privacy import RequestPrivacy
+from langchain_emafusion.pipeline.request import FusionRequest
+from langchain_emafusion.pipeline.tier2 import Tier2Run
+from langchain_emafusion.pool.pool import ModelPool
+from langchain_emafusion.privacy.policy import PrivacyPolicy
+from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, eligible_cards
+
+__all__ = ["FusionPipeline", "PipelineSettings", "ROUTING_OPTIONS", "STRUCTURED_MARKER"]
+
+STRUCTURED_MARKER = "emafusion_structured_output"
+"""Call option bound by ``with_structured_output``, so routing knows the request needs structured output even
+though langchain-core strips its own ``ls_structured_output_format`` before ``_generate`` runs."""
+ROUTING_OPTIONS = ("quality_cost_tradeoff", "max_cost_usd", "max_latency_s")
+"""Routing knobs settable on the model and overridable per call (``llm.invoke(..., max_cost_usd=0.01)``)."""
+
+_RunManager = CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None
+
+
+ROUTING_TORCH_THREADS = 1
+"""torch intra-op threads of the routing thread. A learned router's forward pass is small: with torch's default
+(every core) each call pays to wake a thread team and contends with the members' decoding, which triples its
+p50 on 2 cores. Set on the routing thread only, and only where torch runs on OpenMP (thread-local there), so
+the caller's own torch work keeps its settings."""
+_ROUTING_THREAD: concurrent.futures.ThreadPoolExecutor | None = None
+_ROUTING_THREAD_LOCK = threading.Lock()
+_routing_local = threading.local()
+
+
+def _routing_thread() -> concurrent.futures.ThreadPoolExecutor:
+    # One thread: routing is short CPU work; several at once would only contend for the same cores.
+    global _ROUTING_THREAD
+    with _ROUTING_THREAD_LOCK:
+        if _ROUTING_THREAD is None:
+            _ROUTING_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="emafusion-routing")
+        return _ROUTING_THREAD
+
+
+def _pin_torch_threads() -> None:
+    """Give the routing thread ``ROUTING_TORCH_THREADS`` torch threads, once torch is in use (never imports it)."""
+    if getattr(_routing_local, "pinned", False) or "torch" not in sys.modules:
+        return
+    torch = sys.modules["torch"]
+    if "OpenMP" in torch.__config__.parallel_info():
+        torch.set_num_threads(ROUTING_TORCH_THREADS)
+    _routing_local.pinned = True
+
+
+class PipelineSettings(Protocol):
+    """What the pipeline reads from the fusion model: its options and its resolved pool and router."""
+
+    model_name: str
+    temperature: float | None
+    max_tokens: int | None
+    stop: list[str] | None
+    timeout: float | None
+    max_retries: int
+    audit_log: str | Path | None
+    quality_cost_tradeoff: float | None
+    max_cost_usd: float | None
+    max_latency_s: float | None
+
+    @property
+    def resolved_pool(self) -> ModelPool: ...  # noqa: D102
+
+    @property
+    def resolved_router(self) -> Router: ...  # noqa: D102
+
+    @property
+    def privacy_policy(self) -> PrivacyPolicy: ...  # noqa: D102
+
+
+class FusionPipeline:
+    """The request pipeline over one fusion model's settings."""
+
+    def __init__(self, settings: PipelineSettings) -> None:
+        """Serve requests with ``settings`` (read at each request, so later changes apply)."""
+        self.settings = settings
+
+    # --- prepare ------------------------------------------------------------------------------------------
+    def prepare(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[RoutingRequest, RequestPrivacy, dict[str, Any], dict[str, Any]]:
+        """Check the messages and split the call options: what routing sees, the privacy view, member options.
+
+        Raises:
+            InvalidInputError: No text to answer, or a bad routing option.
+        """
+        settings = self.settings
+        check_messages(messages)
+        direct = {key: kwargs.pop(key, None) for key in ("tools", "tool_choice", "strict", "model")}
+        structured = bool(kwargs.pop(STRUCTURED_MARKER, False)) or "response_format" in kwargs
+        routing_options = self._routing_options(kwargs)
+        member_kwargs = dict(kwargs)
+        for field in ("temperature", "max_tokens"):
+            value = getattr(settings, field)
+            if value is not None:
+                member_kwargs.setdefault(field, value)
+        if stop or settings.stop:
+            member_kwargs["stop"] = stop or settings.stop
+        privacy = RequestPrivacy(settings.privacy_policy, messages)
+        routing = RoutingRequest(
+            prompt="\n".join(message_text(m) for m in messages),
+            input_tokens=sum(estimate_tokens(message_text(m)) + 4 for m in messages),
+            max_output_tokens=member_kwargs.get("max_tokens") or 256,
+            needs_tools=bool(direct["tools"]) and direct["tool_choice"] != "none",
+            needs_structured_output=structured,
+            private_only=privacy.private_only,
+            **routing_options,
+        )
+        return routing, privacy, member_kwargs, direct
+
+    def _routing_options(self, kwargs: dict[str, Any]) -> dict[str, float | None]:
+        options: dict[str, float | None] = {}
+        for name in ROUTING_OPTIONS:
+            value = kwargs.pop(name, getattr(self.settings, name))
+            # `not value >= 0` also rejects NaN.
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0
+            ):
+                raise InvalidInputError(f"{name} must be a number >= 0 (or None for no cap), got {value!r}")
+            options[name] = value
+        return options
+
+    # --- route --------------------------------------------------------------------------------------------
+    def decide(self, routing: RoutingRequest, privacy: RequestPrivacy, pinned: Any) -> RoutingDecision:
+        """Route the request, then keep only members that may serve it (sync; see :meth:`aroute`).
+
+        The router is asked with the caps and the privacy requirement already in the request; the members it
+        returns are checked against them once more, so that a router that ignores them can neither reach a
+        public member with sensitive data nor a capped-out member, as first choice or as a fallback.
+
+        Raises:
+            NoEligibleModelError: No member may serve the request, naming why.
+            InvalidInputError: ``model=`` names no member of the pool.
+        """
+        pool = self.settings.resolved_pool
+        try:
+            decision = (
+                self._pinned(pinned, routing)
+                if pinned is not None
+                else self.settings.resolved_router.route(routing, pool)
+            )
+            eligible = {card.name for card in eligible_cards(routing, pool)}
+        except NoEligibleModelError as exc:
+            if routing.private_only:
+                raise NoEligibleModelError(
+                    f"the request contains sensitive data ({', '.join(privacy.kinds)}) and privacy mode is "
+                    f"'private_only', so only private members may see it, and none can serve it: {exc}. "
+                    "Add a private=True member that can, or use privacy mode 'redact'."
+                ) from exc
+            raise
+        allowed = [name for name in decision.models if name in eligible]
+        if not allowed:
+            raise NoEligibleModelError(
+                f"router {decision.router!r} chose only members that cannot serve this request "
+                f"({', '.join(decision.models)}); eligible members: {', '.join(sorted(eligible))}"
+            )
+        if len(allowed) < len(decision.models):
+            dropped = [name for name in decision.models if name not in eligible]
+            decision = decision.model_copy(
+                update={
+                    "models": allowed,
+                    "reason": f"{decision.reason} (dropped as ineligible: {', '.join(dropped)})",
+                }
+            )
+        return decision
+
+    def _decide_on_routing_thread(
+        self, routing: RoutingRequest, privacy: RequestPrivacy, pinned: Any
+    ) -> RoutingDecision:
+        _pin_torch_threads()
+        return self.decide(routing, privacy, pinned)
+
+    def _pinned(self, name: Any, routing: RoutingRequest) -> RoutingDecision:
+        """A per-call ``model=<member>`` pins the request to that member (if it can serve it)."""
+        pool = self.settings.resolved_pool
+        if not isinstance(name, str) or name not in pool:
+            raise InvalidInputError(
+                f"model={name!r} is not a member of this pool; pass one of: {', '.join(pool.names)}"
+            )
+        try:
+            eligible_cards(routing, ModelPool([pool[name]]))
+        except NoEligibleModelError as exc:
+            raise NoEligibleModelError(
+                f"pool member {name!r} was requested with model=... but cannot serve this request: {exc}"
+            ) from exc
+        return RoutingDecision(
+            models=[name], router="pinned", reason=f"member {name!r} requested by the caller"
+        )
+
+    async def aroute(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        run_manager: _RunManager,
+    ) -> FusionRequest:
+        """Prepare and route one request; routing runs on the routing thread, off the event loop."""
+        routing, privacy, member_kwargs, direct = self.prepare(messages, stop, dict(kwargs))
+        loop = asyncio.get_running_loop()
+        decision = await loop.run_in_executor(
+            _routing_thread(), self.decide, routing, privacy, direct["model"]
+        )
+        request_id = str(run_manager.run_id) if run_manager is not None else str(uuid.uuid4())
+        return FusionRequest(
+            decision,
+            routing,
+            privacy,
+            request_id,
+            member_kwargs,
+            direct["tools"],
+            direct["tool_choice"],
+            direct["strict"],
+        )
+
+    def _caller(self, request: FusionRequest, run_manager: _RunManager) -> MemberCaller:
+        settings = self.settings
+        return MemberCaller(
+            request,
+            child_callbacks(run_manager),
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            audit_log=settings.audit_log,
+        )
+
+    def _tier2(self, request: FusionRequest, caller: MemberCaller) -> Tier2Run | None:
+        """Tier 2's run when the router chose a multi-member strategy, else None (one member, fallbacks)."""
+        if request.decision.strategy == "single" or request.tools:
+            return None
+        tier2 = getattr(self.settings.resolved_router, "tier2", None)
+        if tier2 is None:
+            return None
+        return Tier2Run(caller, self.settings.resolved_pool, tier2)
+
+    # --- run and respond -------------------------------------------------------------------------------------
+    async def agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: _RunManager,
+        kwargs: dict[str, Any],
+    ) -> ChatResult:
+        """Answer one request: the first ranked member that answers, or tier 2's strategy."""
+        request = await self.aroute(messages, stop, kwargs, run_manager)
+        caller = self._caller(request, run_manager)
+        fused = self._tier2(request, caller)
+        if fused is not None:
+            request.fusion["streamed"] = False
+            return self._result(request, await fused.run())
+        pool = self.settings.resolved_pool
+        for name in request.decision.models:
+            try:
+                message = await caller.invoke(pool[name])
+            except Exception:  # noqa: BLE001,S112 - recorded in the request's failures; the next member is tried
+                continue
+            return self._result(request, message)
+        raise request.all_failed()
+
+    async def astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: _RunManager,
+        kwargs: dict[str, Any],
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """Stream one request: the member's tokens as it writes them; tier 2's chosen answer once chosen."""
+        request = await self.aroute(messages, stop, kwargs, run_manager)
+        caller = self._caller(request, run_manager)
+        fused = self._tier2(request, caller)
+        if fused is not None:
+            # The final answer is known only once the strategy has chosen it; then it is streamed.
+            message = await fused.run()
+            request.fusion["streamed"] = "after the strategy chose the answer"
+            for chunk in answer_chunks(message):
+                yield chunk
+            yield self._final_chunk(request, message.response_metadata.get("finish_reason"))
+            return
+        pool = self.settings.resolved_pool
+        for name in request.decision.models:
+            emitted = False
+            try:
+                async for chunk in caller.stream(pool[name]):
+                    emitted = True
+                    yield chunk
+            except Exception:
+                if emitted:
+                    raise  # part of an answer is out; switching members now would splice two answers
+                continue
+            gathered = caller.gathered[name]
+            request.fusion["streamed"] = "as the member wrote it"
+            yield self._final_chunk(request, gathered.response_metadata.get("finish_reason"))
+            return
+        raise request.all_failed()
+
+    def _result(self, request: FusionRequest, message: BaseMessage) -> ChatResult:
+        name = self.settings.model_name
+        out = AIMessage(
+            content=message.content,
+            tool_calls=getattr(message, "tool_calls", []),
+            invalid_tool_calls=getattr(message, "invalid_tool_calls", []),
+            usage_metadata=request.usage(),
+            response_metadata=request.metadata(name, message.response_metadata.get("finish_reason")),
+        )
+        return ChatResult(generations=[ChatGeneration(message=out)], llm_output={"model_name": name})
+
+    def _final_chunk(self, request: FusionRequest, finish_reason: Any) -> ChatGenerationChunk:
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=request.usage(),
+                response_metadata=request.metadata(self.settings.model_name, finish_reason),
+                chunk_position="last",
+            )
+        )
