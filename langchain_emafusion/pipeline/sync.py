@@ -80,20 +80,15 @@ async def _next(iterator: AsyncIterator[_T]) -> _T:
 
 
 def _iterate_on_thread(stream: AsyncIterator[_T]) -> Iterator[_T]:
-    items: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=1)
+    items: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue()
     stop = threading.Event()
 
     async def pump() -> None:
         try:
             async for item in stream:
-                while not stop.is_set():
-                    try:
-                        items.put((item, None), timeout=0.05)
-                        break
-                    except queue.Full:
-                        await asyncio.sleep(0)
-                if stop.is_set():
+                if stop.is_set():  # the consumer closed the iterator: stop the stream (and its calls)
                     return
+                items.put((item, None))
         except BaseException as exc:  # handed to the consumer, which re-raises it
             items.put((_END, exc))
             return
@@ -114,8 +109,3 @@ def _iterate_on_thread(stream: AsyncIterator[_T]) -> Iterator[_T]:
             yield item
     finally:
         stop.set()
-        while worker.is_alive():
-            try:
-                items.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)

@@ -507,6 +507,10 @@ class ChatGGUF(BaseChatModel):
         )
 
     # --- BaseChatModel -----------------------------------------------------------------------------------
+    async def _aload(self) -> Any:
+        """The loaded model; its first load (seconds of file reading) runs off the event loop."""
+        return await asyncio.to_thread(lambda: self.llama)
+
     @staticmethod
     def _complete(llama: Any, request: dict[str, Any]) -> dict[str, Any]:
         with _DECODE_SLOT:
@@ -561,8 +565,8 @@ class ChatGGUF(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        llama = await self._aload()
         request, recorder, forced, stopper = self._request(messages, stop, dict(kwargs))
-        llama = self.llama
         future = _worker(llama).submit(self._complete, llama, request)
         try:
             completion = await asyncio.wrap_future(future)
@@ -645,8 +649,8 @@ class ChatGGUF(BaseChatModel):
         if kwargs.get("tools") or kwargs.get("response_format"):
             yield self._whole_chunk(await self._agenerate(messages, stop, run_manager, **kwargs))
             return
+        llama = await self._aload()
         request, recorder, _, stopper = self._request(messages, stop, dict(kwargs))
-        llama = self.llama
         loop = asyncio.get_running_loop()
         parts: asyncio.Queue[Any] = asyncio.Queue()
 
