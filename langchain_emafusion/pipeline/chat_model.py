@@ -235,7 +235,7 @@ class PipelineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return run_sync(self.pipeline.agenerate(messages, stop, run_manager, kwargs))
+        return run_sync(self.pipeline.agenerate(messages, stop, run_manager, kwargs, sync_members=True))
 
     def _stream(
         self,
@@ -244,7 +244,7 @@ class PipelineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        yield from iterate_sync(self.pipeline.astream(messages, stop, run_manager, kwargs))
+        yield from iterate_sync(self.pipeline.astream(messages, stop, run_manager, kwargs, sync_members=True))
 
     async def _agenerate(
         self,

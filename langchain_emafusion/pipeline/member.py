@@ -22,7 +22,7 @@ import asyncio
 import contextvars
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -130,9 +130,15 @@ class MemberCaller:
         timeout: float | None,
         max_retries: int,
         audit_log: str | Path | None,
+        sync_members: bool = False,
     ) -> None:
-        """Prepare the calls of one request (nothing is called yet)."""
+        """Prepare the calls of one request (nothing is called yet).
+
+        ``sync_members``: call each member's sync API in a worker thread (the sync facade: its event loop lives
+        for one request, and a member's async client, e.g. ``ChatOpenAI``'s, must not be bound to it).
+        """
         self.request = request
+        self.sync_members = sync_members
         self.callbacks = callbacks
         self.timeout = timeout
         self.max_retries = max_retries
@@ -169,6 +175,23 @@ class MemberCaller:
             },
         )
 
+    async def _call(
+        self, member: Runnable[LanguageModelInput, BaseMessage], messages: list[BaseMessage], card: ModelCard
+    ) -> BaseMessage:
+        config, kwargs = self._config(card), self.request.member_kwargs
+        if self.sync_members:
+            return await asyncio.to_thread(member.invoke, messages, config, **kwargs)
+        return await member.ainvoke(messages, config, **kwargs)
+
+    def _open_stream(
+        self, member: Runnable[LanguageModelInput, BaseMessage], card: ModelCard
+    ) -> AsyncIterator[BaseMessage]:
+        messages = self.request.privacy.messages_for(card)
+        config, kwargs = self._config(card), self.request.member_kwargs
+        if self.sync_members:
+            return _threaded_stream(lambda: member.stream(messages, config, **kwargs))
+        return member.astream(messages, config, **kwargs)
+
     def _retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
@@ -200,9 +223,7 @@ class MemberCaller:
                     started = time.perf_counter()
                     try:
                         async with asyncio.timeout(self.timeout):
-                            message = await detached_task(
-                                member.ainvoke(member_messages, self._config(card), **request.member_kwargs)
-                            )
+                            message = await detached_task(self._call(member, member_messages, card))
                     except Exception as exc:
                         if isinstance(exc, TimeoutError) and not str(exc):
                             exc = TimeoutError(f"member call exceeded timeout={self.timeout}s")
@@ -238,11 +259,7 @@ class MemberCaller:
                 with attempt:
                     relay = request.privacy.relay(card)
                     started = time.perf_counter()
-                    pieces = _DetachedStream(
-                        member.astream(
-                            request.privacy.messages_for(card), self._config(card), **request.member_kwargs
-                        )
-                    )
+                    pieces = _DetachedStream(self._open_stream(member, card))
                     try:
                         try:
                             async with asyncio.timeout(self.timeout):
@@ -266,6 +283,31 @@ class MemberCaller:
             raise
         await self._write_audit(request.record(card, whole(relay.gathered), time.perf_counter() - started))
         self.gathered[card.name] = whole(relay.gathered)
+
+
+async def _threaded_stream(open_stream: Callable[[], Iterator[_T]]) -> AsyncIterator[_T]:
+    """A sync stream stepped in worker threads, one ``next`` at a time; closing it closes the stream.
+
+    A step still running when the stream is closed (a timeout) cannot be interrupted: that thread is left to
+    finish in the background, and the stream is not closed under it.
+    """
+    iterator = await asyncio.to_thread(open_stream)
+    in_step = False
+    try:
+        while True:
+            in_step = True
+            item = await asyncio.to_thread(next, iterator, _STREAM_END)
+            in_step = False
+            if item is _STREAM_END:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None and not in_step:
+            await asyncio.to_thread(close)
+
+
+_STREAM_END = object()
 
 
 class _DetachedStream:

@@ -240,7 +240,7 @@ class FusionPipeline:
             direct["strict"],
         )
 
-    def _caller(self, request: FusionRequest, run_manager: _RunManager) -> MemberCaller:
+    def _caller(self, request: FusionRequest, run_manager: _RunManager, sync_members: bool) -> MemberCaller:
         settings = self.settings
         return MemberCaller(
             request,
@@ -248,6 +248,7 @@ class FusionPipeline:
             timeout=settings.timeout,
             max_retries=settings.max_retries,
             audit_log=settings.audit_log,
+            sync_members=sync_members,
         )
 
     def _tier2(self, request: FusionRequest, caller: MemberCaller) -> Tier2Run | None:
@@ -266,10 +267,15 @@ class FusionPipeline:
         stop: list[str] | None,
         run_manager: _RunManager,
         kwargs: dict[str, Any],
+        *,
+        sync_members: bool = False,
     ) -> ChatResult:
-        """Answer one request: the first ranked member that answers, or tier 2's strategy."""
+        """Answer one request: the first ranked member that answers, or tier 2's strategy.
+
+        ``sync_members``: members are called through their sync API in worker threads (the sync facade).
+        """
         request = await self.aroute(messages, stop, kwargs, run_manager)
-        caller = self._caller(request, run_manager)
+        caller = self._caller(request, run_manager, sync_members)
         fused = self._tier2(request, caller)
         if fused is not None:
             request.fusion["streamed"] = False
@@ -289,10 +295,12 @@ class FusionPipeline:
         stop: list[str] | None,
         run_manager: _RunManager,
         kwargs: dict[str, Any],
+        *,
+        sync_members: bool = False,
     ) -> AsyncIterator[ChatGenerationChunk]:
         """Stream one request: the member's tokens as it writes them; tier 2's chosen answer once chosen."""
         request = await self.aroute(messages, stop, kwargs, run_manager)
-        caller = self._caller(request, run_manager)
+        caller = self._caller(request, run_manager, sync_members)
         fused = self._tier2(request, caller)
         if fused is not None:
             # The final answer is known only once the strategy has chosen it; then it is streamed.

@@ -246,3 +246,24 @@ async def test_three_rounds_of_three_concurrent_streams_over_the_real_embedded_m
         for chunks in rounds:
             assert "".join(str(c.content) for c in chunks).strip()
             assert chunks[-1].response_metadata["fusion"]["streamed"] == "as the member wrote it"
+
+
+def test_repeated_sync_calls_never_reach_a_members_async_client_bound_to_a_closed_loop() -> None:
+    # Like ChatOpenAI, whose async HTTP client keeps connections on the loop that first used it: the sync facade's
+    # loop lives for one request, so sync calls must use the member's sync API.
+    class LoopBound(ScriptedChatModel):
+        loops: list[Any] = []
+
+        async def _agenerate(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> ChatResult:  # type: ignore[override]
+            self.loops.append(asyncio.get_running_loop())
+            if self.loops[0].is_closed():
+                raise RuntimeError("Event loop is closed")
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)
+
+    member = LoopBound(reply="ok")
+    llm = FusionChatModel(pool=ModelPool([_card("m", member)]), decompose=False)
+    assert [llm.invoke("hi").content for _ in range(3)] == ["ok"] * 3
+    assert "".join(str(c.content) for c in llm.stream("hi")) == "ok"
+    assert member.loops == []  # the sync path never entered the member's async API
