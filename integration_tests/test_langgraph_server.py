@@ -118,3 +118,48 @@ def test_one_run_answers_on_the_embedded_pool(server: str) -> None:
     assert fusion["plan"]["source"] == "rule"  # one task: no decomposer call
     assert fusion["models"] and set(fusion["models"]) <= {"smollm2-135m", "qwen2.5-coder-0.5b"}
     assert output["messages"][-1]["type"] == "ai" and output["messages"][-1]["content"] == output["answer"]
+
+
+def _stream_events(server: str, question: str) -> list[dict[str, object]]:
+    """One run's `astream_events(version="v2")` as the server streams it (`stream_mode="events"`)."""
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=server, timeout=600)
+    parts = client.runs.stream(
+        None,
+        "emafusion",
+        input={"messages": [{"role": "user", "content": question}], "options": {"max_tokens": 16}},
+        stream_mode="events",
+    )
+    return [part.data for part in parts if part.event == "events"]
+
+
+def test_concurrent_event_streams_finish_with_their_own_answers(server: str) -> None:
+    """Three `astream_events` v2 streams at once over the served graph: each ends, none hangs or cross-talks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = {
+        "rome": "Name the capital of Italy in one word.",
+        "paris": "Name the capital of France in one word.",
+        "tokyo": "Name the capital of Japan in one word.",
+    }
+    with ThreadPoolExecutor(len(questions)) as executor:
+        streams = dict(
+            zip(questions, executor.map(lambda q: _stream_events(server, q), questions.values()), strict=True)
+        )
+    for expected, events in streams.items():
+        kinds = [event["event"] for event in events]
+        assert "on_chain_start" in kinds and kinds[-1] == "on_chain_end", kinds[-5:]
+        # The fusion model's own stream: token chunks as the member wrote them, not each member's run.
+        tokens = [
+            event
+            for event in events
+            if event["event"] == "on_chat_model_stream"
+            and "emafusion-member" not in (event.get("tags") or [])
+        ]
+        assert tokens, f"no chat-model token events in the {expected!r} stream"
+        # Its own answer: the streamed tokens make up exactly the answer its run ended with (the tiny local
+        # models' facts are not what is tested here).
+        streamed = "".join(str(event["data"]["chunk"]["content"]) for event in tokens)  # type: ignore[index]
+        final = events[-1]["data"]["output"]  # type: ignore[index]
+        assert streamed.strip() == str(final["answer"]).strip(), (expected, streamed, final["answer"])  # type: ignore[index]
