@@ -37,12 +37,13 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
-from langchain_core.tracers.base import BaseTracer
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from langchain_emafusion.errors import EmaFusionError
 from langchain_emafusion.pipeline.messages import whole
+from langchain_emafusion.pipeline.privacy import RequestPrivacy
 from langchain_emafusion.pipeline.request import FusionRequest
+from langchain_emafusion.pipeline.tracing import member_tracers
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.privacy.audit import AuditLog, AuditRecord
 
@@ -86,8 +87,13 @@ def is_retryable(error: BaseException) -> bool:
 
 def child_callbacks(
     run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+    privacy: RequestPrivacy | None = None,
 ) -> CallbackManager | AsyncCallbackManager:
-    """Callbacks that make member calls child runs of the fusion run (LLM run managers have no get_child)."""
+    """Callbacks that make member calls child runs of the fusion run (LLM run managers have no get_child).
+
+    With ``privacy``, LangSmith sees the member runs with the request's detected values replaced and their
+    token usage as metadata (see :mod:`~langchain_emafusion.pipeline.tracing`).
+    """
     if run_manager is None:
         # langchain-core streams a plain `invoke(streaming=True)` through `_stream` without a run manager. A
         # member call given no callbacks would then attach to the caller's ambient callbacks (a LangGraph node's
@@ -100,7 +106,8 @@ def child_callbacks(
     # Only tracers (LangSmith, in-memory tracers) follow the member calls as child runs. Other handlers see one
     # chat-model run per request, as from any chat model: passing them on would report every member call as a
     # second model start and stream its tokens next to the fusion model's own.
-    manager.set_handlers([h for h in run_manager.inheritable_handlers if isinstance(h, BaseTracer)])
+    scrub = privacy.trace_scrubber() if privacy is not None else None
+    manager.set_handlers(member_tracers(run_manager.inheritable_handlers, scrub))
     manager.add_tags(run_manager.inheritable_tags)
     manager.add_metadata(run_manager.inheritable_metadata)
     return manager

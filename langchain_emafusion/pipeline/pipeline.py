@@ -244,7 +244,7 @@ class FusionPipeline:
         settings = self.settings
         return MemberCaller(
             request,
-            child_callbacks(run_manager),
+            child_callbacks(run_manager, request.privacy),
             timeout=settings.timeout,
             max_retries=settings.max_retries,
             audit_log=settings.audit_log,

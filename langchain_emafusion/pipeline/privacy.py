@@ -8,7 +8,8 @@ go through the same object, so they cannot disagree about who saw what.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+import re
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
@@ -94,6 +95,29 @@ class RequestPrivacy:
                 }
             )
         return restored
+
+    def trace_scrubber(self) -> Callable[[Any], Any] | None:
+        """What hides this request's values in traced member runs (see :mod:`~langchain_emafusion.pipeline.tracing`).
+
+        Returns None when nothing was detected or the mode is ``allow``. Otherwise a function that returns a copy
+        of any JSON-like value with every detected value replaced by its placeholder, wherever it occurs (a member
+        echoing a value from the prompt included).
+        """
+        if not self.sensitive or self.policy.mode == "allow":
+            return None
+        by_value = {value: placeholder for placeholder, value in self._redactor.mapping.items()}
+        pattern = re.compile("|".join(re.escape(value) for value in sorted(by_value, key=len, reverse=True)))
+
+        def scrub(value: Any) -> Any:
+            if isinstance(value, str):
+                return pattern.sub(lambda match: by_value[match.group(0)], value)
+            if isinstance(value, Mapping):
+                return {key: scrub(item) for key, item in value.items()}
+            if isinstance(value, list | tuple):
+                return [scrub(item) for item in value]
+            return value
+
+        return scrub
 
     def relay(self, card: ModelCard) -> ChunkRelay:
         """A relay for ``card``'s streamed chunks; it restores placeholders when the member saw redacted text."""
