@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import sys
 import threading
 import uuid
@@ -48,7 +49,15 @@ ROUTING_TORCH_THREADS = 1
 (every core) each call pays to wake a thread team and contends with the members' decoding, which triples its
 p50 on 2 cores. Set on the routing thread only, and only where torch runs on OpenMP (thread-local there), so
 the caller's own torch work keeps its settings."""
+ROUTING_BLAS_THREADS = 1
+"""numpy's BLAS (OpenBLAS) threads while a request is prepared and routed. Once torch's OpenMP team exists, a
+multi-threaded OpenBLAS call spins against it: the outcome memory's one-row similarity product (5,600 × 384) takes
+8 ms instead of 0.15 ms. OpenBLAS's thread count is process-wide, so it is lowered only for the few milliseconds of
+each routing step and restored after (through threadpoolctl); numpy work on other threads during those
+milliseconds runs single-threaded too."""
+_blas_controller: Any = None
 _ROUTING_THREAD: concurrent.futures.ThreadPoolExecutor | None = None
+_PRIVACY_THREAD: concurrent.futures.ThreadPoolExecutor | None = None
 _ROUTING_THREAD_LOCK = threading.Lock()
 _routing_local = threading.local()
 
@@ -62,6 +71,15 @@ def _routing_thread() -> concurrent.futures.ThreadPoolExecutor:
         return _ROUTING_THREAD
 
 
+def _privacy_thread() -> concurrent.futures.ThreadPoolExecutor:
+    # One thread beside the routing thread (a machine has at least two cores to route and scan on).
+    global _PRIVACY_THREAD
+    with _ROUTING_THREAD_LOCK:
+        if _PRIVACY_THREAD is None:
+            _PRIVACY_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="emafusion-privacy")
+        return _PRIVACY_THREAD
+
+
 def _pin_torch_threads() -> None:
     """Give the routing thread ``ROUTING_TORCH_THREADS`` torch threads, once torch is in use (never imports it)."""
     if getattr(_routing_local, "pinned", False) or "torch" not in sys.modules:
@@ -70,6 +88,22 @@ def _pin_torch_threads() -> None:
     if "OpenMP" in torch.__config__.parallel_info():
         torch.set_num_threads(ROUTING_TORCH_THREADS)
     _routing_local.pinned = True
+
+
+def _routing_blas_limit() -> contextlib.AbstractContextManager[Any]:
+    """BLAS limited to ``ROUTING_BLAS_THREADS`` for one routing step (no-op without threadpoolctl)."""
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            import numpy  # noqa: F401 - loads the BLAS library the controller must see
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()  # inspects the loaded libraries once (~ms)
+    if _blas_controller is False:
+        return contextlib.nullcontext()
+    return _blas_controller.limit(limits=ROUTING_BLAS_THREADS, user_api="blas")
 
 
 class PipelineSettings(Protocol):
@@ -106,8 +140,11 @@ class FusionPipeline:
     # --- prepare ------------------------------------------------------------------------------------------
     def prepare(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[RoutingRequest, RequestPrivacy, dict[str, Any], dict[str, Any]]:
-        """Check the messages and split the call options: what routing sees, the privacy view, member options.
+    ) -> tuple[RoutingRequest, dict[str, Any], dict[str, Any]]:
+        """Check the messages and split the call options: what routing sees, member options, direct options.
+
+        The routing request assumes no privacy restriction; :meth:`aroute` adds it once the privacy scan, which
+        runs beside routing, has found sensitive values under ``private_only``.
 
         Raises:
             InvalidInputError: No text to answer, or a bad routing option.
@@ -124,17 +161,15 @@ class FusionPipeline:
                 member_kwargs.setdefault(field, value)
         if stop or settings.stop:
             member_kwargs["stop"] = stop or settings.stop
-        privacy = RequestPrivacy(settings.privacy_policy, messages)
         routing = RoutingRequest(
             prompt="\n".join(message_text(m) for m in messages),
             input_tokens=sum(estimate_tokens(message_text(m)) + 4 for m in messages),
             max_output_tokens=member_kwargs.get("max_tokens") or 256,
             needs_tools=bool(direct["tools"]) and direct["tool_choice"] != "none",
             needs_structured_output=structured,
-            private_only=privacy.private_only,
             **routing_options,
         )
-        return routing, privacy, member_kwargs, direct
+        return routing, member_kwargs, direct
 
     def _routing_options(self, kwargs: dict[str, Any]) -> dict[str, float | None]:
         options: dict[str, float | None] = {}
@@ -149,7 +184,7 @@ class FusionPipeline:
         return options
 
     # --- route --------------------------------------------------------------------------------------------
-    def decide(self, routing: RoutingRequest, privacy: RequestPrivacy, pinned: Any) -> RoutingDecision:
+    def decide(self, routing: RoutingRequest, privacy: RequestPrivacy | None, pinned: Any) -> RoutingDecision:
         """Route the request, then keep only members that may serve it (sync; see :meth:`aroute`).
 
         The router is asked with the caps and the privacy requirement already in the request; the members it
@@ -169,7 +204,7 @@ class FusionPipeline:
             )
             eligible = {card.name for card in eligible_cards(routing, pool)}
         except NoEligibleModelError as exc:
-            if routing.private_only:
+            if routing.private_only and privacy is not None:
                 raise NoEligibleModelError(
                     f"the request contains sensitive data ({', '.join(privacy.kinds)}) and privacy mode is "
                     f"'private_only', so only private members may see it, and none can serve it: {exc}. "
@@ -192,11 +227,23 @@ class FusionPipeline:
             )
         return decision
 
-    def _decide_on_routing_thread(
-        self, routing: RoutingRequest, privacy: RequestPrivacy, pinned: Any
-    ) -> RoutingDecision:
+    def _prepare_and_decide(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[RoutingDecision, RoutingRequest, dict[str, Any], dict[str, Any]]:
+        # On the routing thread: the router's forward pass is CPU work that would stall the event loop.
         _pin_torch_threads()
-        return self.decide(routing, privacy, pinned)
+        with _routing_blas_limit():
+            routing, member_kwargs, direct = self.prepare(messages, stop, kwargs)
+            decision = self.decide(routing, None, direct["model"])
+        return decision, routing, member_kwargs, direct
+
+    def _decide_private(
+        self, routing: RoutingRequest, privacy: RequestPrivacy, pinned: Any
+    ) -> tuple[RoutingDecision, RoutingRequest]:
+        _pin_torch_threads()
+        private = routing.model_copy(update={"private_only": True})
+        with _routing_blas_limit():
+            return self.decide(private, privacy, pinned), private
 
     def _pinned(self, name: Any, routing: RoutingRequest) -> RoutingDecision:
         """A per-call ``model=<member>`` pins the request to that member (if it can serve it)."""
@@ -222,12 +269,27 @@ class FusionPipeline:
         kwargs: dict[str, Any],
         run_manager: _RunManager,
     ) -> FusionRequest:
-        """Prepare and route one request; routing runs on the routing thread, off the event loop."""
-        routing, privacy, member_kwargs, direct = self.prepare(messages, stop, dict(kwargs))
+        """Prepare and route one request, off the event loop.
+
+        The privacy scan (rules, and an NER model when installed) runs on its own thread beside routing: it only
+        matters to routing when it finds something under ``private_only``, and then the request is routed again
+        among private members (the prompt's encoding is cached by then).
+        """
         loop = asyncio.get_running_loop()
-        decision = await loop.run_in_executor(
-            _routing_thread(), self.decide, routing, privacy, direct["model"]
-        )
+        scan = loop.run_in_executor(_privacy_thread(), RequestPrivacy, self.settings.privacy_policy, messages)
+        try:
+            decision, routing, member_kwargs, direct = await loop.run_in_executor(
+                _routing_thread(), self._prepare_and_decide, messages, stop, dict(kwargs)
+            )
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                await scan  # its own error, if any, is not the request's: the routing error is
+            raise
+        privacy = await scan
+        if privacy.private_only:
+            decision, routing = await loop.run_in_executor(
+                _routing_thread(), self._decide_private, routing, privacy, direct["model"]
+            )
         request_id = str(run_manager.run_id) if run_manager is not None else str(uuid.uuid4())
         return FusionRequest(
             decision,
