@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml | $(PY)
 	  mv $(LLAMA_WHEELS).partial $(LLAMA_WHEELS); \
 	fi
 	$(PIP) install -q $(LLAMA_WHEELS)/llama_cpp_python-*.whl
-	$(PIP) install -q -e '.[embedded,ml,server,dev]'
+	$(PIP) install -q -e '.[embedded,ml,server,dev,privacy-ner]'
 	touch $(STAMP)
 
 demo: $(STAMP)

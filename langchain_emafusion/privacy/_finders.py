@@ -82,6 +82,8 @@ _PHONE_EXTENSION = re.compile(r"(?i)[\s,;]*(?:ext\.?|extension|x|#|poste|durchwa
 
 def _phone_in_context(text: str, start: int, end: int) -> bool:
     raw = text[start:end]
+    if re.fullmatch(r"[0-9]+\.[0-9]+", raw):
+        return False  # a decimal number (0.621371, 31000.00); dotted phone numbers have two dots or more
     before = text[start - 1 : start]
     after = text[end : end + 1]
     # A phone number is a token of its own, not a piece of ``ORD-2023-558812`` or ``5.15.0-1045``.
@@ -120,7 +122,34 @@ def find_phones(text: str, regions: Sequence[str]) -> list[Span]:
         for match in matcher:
             extension = _PHONE_EXTENSION.search(match.raw_string)
             spans.add((match.start, match.end - (len(extension.group()) if extension else 0)))
-    return sorted(span for span in spans if _phone_in_context(text, *span))
+    found = {span for span in spans if _phone_in_context(text, *span)}
+    return sorted(found.union(_find_labelled_phones(text)))
+
+
+# A number that libphonenumber does not validate (a short local number, a made-up area code) still is a phone
+# number where the text says so right before it ("call me at", "Mobile:") or right after it ("office", "-Fax").
+_LOOSE_PHONE = re.compile(
+    r"(?<![0-9A-Za-z_+.,])(?:\+[0-9]{1,3}[ .\-]?|00[0-9]{1,3}[ .\-])?(?:\((?:0|[0-9]{1,4})\)[ .\-]?)?"
+    r"[0-9]{2,12}(?:[ .\-][0-9]{2,5}){0,4}(?:[ ]?(?:x|ext\.?)[ ]?[0-9]{1,5})?(?![0-9A-Za-z_])"
+)
+_PHONE_BEFORE = re.compile(
+    r"(?i)(?:\b(?:phone|tel|telephone|mobile|cell|fax|desk|office|home|work|sms|text|whatsapp|call|call me|"
+    r"call me at|call me on|reach me at|reach me on|contact me at|contact number|phone number|number is|"
+    r"messages to|answering at|registered|dial|hotline)\b[ :.]*\n?[ ]*|\b(?:at|on)\s+(?=\+))$"
+)
+_PHONE_AFTER = re.compile(r"(?i)^[ \-]*(?:\(?(?:office|fax|mobile|cell|home|work|desk|direct)\)?)\b")
+
+
+def _find_labelled_phones(text: str) -> list[Span]:
+    spans: list[Span] = []
+    for match in _LOOSE_PHONE.finditer(text):
+        start, end = match.span()
+        digits = sum(character.isdigit() for character in match.group())
+        if not 6 <= digits <= 15:
+            continue
+        if _PHONE_BEFORE.search(text[max(0, start - 30) : start]) or _PHONE_AFTER.match(text[end : end + 12]):
+            spans.append((start, end))
+    return spans
 
 
 # ---------------------------------------------------------------------------------------------------- cards
@@ -155,12 +184,16 @@ def _plausible_card_prefix(digits: str) -> bool:
         return 16 <= length <= 19
     if four == 6011 or 644 <= three <= 649 or two == 65:  # Discover
         return length in (16, 19)
-    if 3528 <= four <= 3589:  # JCB
+    if two == 35:  # JCB (3528-3589 today; the wider 35 range still circulates in test data and old cards)
         return 16 <= length <= 19
+    if four in (2131, 1800):  # JCB's older 15-digit numbers
+        return length == 15
     if 300 <= three <= 305 or four == 3095 or two in (36, 38, 39):  # Diners Club
         return 14 <= length <= 19
-    if two == 50 or 56 <= two <= 69:  # Maestro, UnionPay (62), RuPay (60, 65)
-        return 16 <= length <= 19
+    if four == 604:  # Maestro's legacy 0604 range
+        return 12 <= length <= 19
+    if two == 50 or 56 <= two <= 69:  # Maestro (12 to 19 digits), UnionPay (62), RuPay (60, 65)
+        return 12 <= length <= 19
     return False
 
 
@@ -174,11 +207,11 @@ def _card_group_shape_ok(groups: Sequence[str]) -> bool:
 
 
 def find_payment_cards(text: str) -> list[Span]:
-    """Card numbers: 13-19 digits, optionally in groups, Luhn-valid, with a plausible network prefix and length."""
+    """Card numbers: 12-19 digits, optionally in groups, Luhn-valid, with a plausible network prefix and length."""
     spans: list[Span] = []
     for match in _DIGIT_RUN.finditer(text):
         run = match.group()
-        if len(run) < 13:
+        if len(run) < 12:
             continue
         separators = _GROUP_SPLIT.findall(run)
         groups = _GROUP_SPLIT.split(run)
@@ -195,8 +228,10 @@ def find_payment_cards(text: str) -> list[Span]:
                 digits += groups[last]
                 if len(digits) > 19:
                     break
-                if len(digits) < 13 or not _card_group_shape_ok(groups[first : last + 1]):
+                if len(digits) < 12 or not _card_group_shape_ok(groups[first : last + 1]):
                     continue
+                if len(digits) == 12 and (first > 0 or last < len(groups) - 1):
+                    continue  # a 12-digit Maestro number stands alone, not as a window of a longer run
                 if luhn_is_valid(digits) and _plausible_card_prefix(digits):
                     spans.append((offsets[first], offsets[last] + len(groups[last])))
     return spans

@@ -1,7 +1,9 @@
-"""Sensitivity detection: find e-mails, phone numbers, cards, IBANs, SSNs, IP addresses, secrets and custom terms.
+"""Sensitivity detection: e-mails, phones, cards, IBANs, SSNs, IP addresses, secrets, people and custom terms.
 
 :class:`SensitivityDetector` runs the enabled built-in finders plus user-defined regular expressions and keyword
-lists over a text and returns non-overlapping :class:`Detection` spans, sorted by start.
+lists over a text and returns non-overlapping :class:`Detection` spans, sorted by start. Person names come from
+the NER backend (:mod:`langchain_emafusion.privacy.ner`, the ``privacy-ner`` extra), loaded on first use;
+addresses and dates of birth from rules that NER extends.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from langchain_emafusion.privacy import _finders
+from langchain_emafusion.privacy import _finders, ner
 from langchain_emafusion.privacy.errors import PrivacyConfigError
 
 __all__ = [
     "BUILTIN_KINDS",
+    "ADDRESS",
+    "DATE_OF_BIRTH",
     "DEFAULT_PHONE_REGIONS",
     "EMAIL",
+    "KEYWORD_PACKS",
     "IBAN",
     "IP_ADDRESS",
     "PAYMENT_CARD",
+    "PERSON",
     "PHONE",
     "SECRET",
     "US_SSN",
@@ -36,9 +42,16 @@ IBAN = "iban"
 US_SSN = "us_ssn"
 IP_ADDRESS = "ip_address"
 SECRET = "secret"
+DATE_OF_BIRTH = "date_of_birth"
+ADDRESS = "address"
+PERSON = "person"
 
 # Also the tie-break order when two kinds claim the same span: the more specific, more validated kind first.
-BUILTIN_KINDS: tuple[str, ...] = (SECRET, IBAN, PAYMENT_CARD, US_SSN, EMAIL, IP_ADDRESS, PHONE)
+BUILTIN_KINDS: tuple[str, ...] = (
+    SECRET, IBAN, PAYMENT_CARD, US_SSN, EMAIL, IP_ADDRESS, PHONE, DATE_OF_BIRTH, ADDRESS, PERSON,
+)  # fmt: skip
+# Named keyword lists a policy can switch on (``keyword_packs=["health"]``); each reports its own kind.
+KEYWORD_PACKS: dict[str, tuple[str, ...]] = {ner.HEALTH_PACK: ner.health_terms()}
 DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR")
 
 _KIND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -117,7 +130,8 @@ class SensitivityDetector:
     Overlapping candidates are resolved deterministically: the longest span wins; on equal length, a
     user-defined kind beats a built-in one (custom patterns before keywords, each in configuration order), and
     built-ins follow :data:`BUILTIN_KINDS` order (secret, iban, payment_card, us_ssn, email, ip_address,
-    phone); then the earlier start wins.
+    phone, date_of_birth, address, person); then the earlier start wins. Rules run first for what they do
+    well (keys, IBANs, cards, e-mails...); a person name the NER backend finds inside such a span loses to it.
 
     A custom pattern may mark the sensitive part with a named group ``value`` (``r"emp(?:loyee)? id:?
     (?P<value>E\d{6})"``); otherwise the whole match is the value. Keywords match case-insensitively as whole
@@ -137,6 +151,8 @@ class SensitivityDetector:
         custom_patterns: Mapping[str, str] | None = None,
         keywords: Mapping[str, Sequence[str]] | None = None,
         phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+        use_ner: bool = True,
+        keyword_packs: Sequence[str] = (),
     ) -> None:
         """Build a detector.
 
@@ -146,10 +162,16 @@ class SensitivityDetector:
             keywords: Kind name → words or phrases (customer names, project codenames...).
             phone_regions: ISO 3166-1 region codes whose national number formats count as phone numbers
                 (international ``+CC`` numbers are recognised whatever the list).
+            use_ner: Run the NER backend (spaCy, the ``privacy-ner`` extra) for person names and to extend
+                addresses. It is loaded on the first :meth:`detect`, not here; if it is not installed a warning
+                says so once and the rule-based finders keep working. ``False`` runs the rules only.
+            keyword_packs: Names from :data:`KEYWORD_PACKS` (``"health"``): curated keyword lists, each
+                reported as its own kind.
 
         Raises:
             PrivacyConfigError: An unknown built-in kind, a bad kind name, an invalid or empty-matching regular
-                expression, an empty keyword list, or an unknown phone region; the message names the culprit.
+                expression, an empty keyword list, an unknown keyword pack, or an unknown phone region; the message
+                names the culprit.
         """
         if enabled_kinds is None:
             enabled = set(BUILTIN_KINDS)
@@ -174,7 +196,11 @@ class SensitivityDetector:
             US_SSN: _finders.find_us_ssns,
             IP_ADDRESS: _finders.find_ip_addresses,
             SECRET: _finders.find_secrets,
+            DATE_OF_BIRTH: ner.find_dates_of_birth,
+            ADDRESS: ner.find_addresses,
+            PERSON: ner.find_titled_names,
         }
+        self._use_ner = bool(use_ner)
         self._builtin = [(kind, finders[kind]) for kind in BUILTIN_KINDS if kind in enabled]
 
         self._custom: list[tuple[str, re.Pattern[str]]] = []
@@ -184,6 +210,14 @@ class SensitivityDetector:
             )
         for kind, words in (keywords or {}).items():
             self._custom.append((self._user_kind(kind, "keywords"), _compile_keywords(kind, words)))
+        if isinstance(keyword_packs, str):
+            raise PrivacyConfigError(f"keyword_packs: expected a list of pack names, got {keyword_packs!r}")
+        for pack in keyword_packs:
+            if pack not in KEYWORD_PACKS:
+                raise PrivacyConfigError(
+                    f"keyword_packs: unknown pack {pack!r}; known: {sorted(KEYWORD_PACKS)}"
+                )
+            self._custom.append((pack, _compile_keywords(pack, KEYWORD_PACKS[pack])))
 
         self._rank: dict[str, int] = {}
         for rank, (kind, _) in enumerate(self._custom):
@@ -207,6 +241,11 @@ class SensitivityDetector:
         """Every kind this detector can report: enabled built-ins, then user-defined kinds."""
         user_kinds = tuple(dict.fromkeys(kind for kind, _ in self._custom))
         return tuple(kind for kind, _ in self._builtin) + user_kinds
+
+    @property
+    def use_ner(self) -> bool:
+        """Whether the NER backend runs (when installed) for person names and addresses."""
+        return self._use_ner
 
     @property
     def phone_regions(self) -> tuple[str, ...]:
@@ -236,6 +275,16 @@ class SensitivityDetector:
                 phone_finder = finder
             else:
                 candidates.extend((kind, start, end) for start, end in finder(text))
+        enabled = {kind for kind, _ in self._builtin}
+        if self._use_ner and (PERSON in enabled or ADDRESS in enabled):
+            entities = ner.get_backend().entities(text)
+            if PERSON in enabled:
+                candidates.extend((PERSON, start, end) for start, end in ner.people(entities, text))
+            if ADDRESS in enabled:
+                addresses = [(start, end) for kind, start, end in candidates if kind == ADDRESS]
+                candidates.extend(
+                    (ADDRESS, start, end) for start, end in ner.places_next_to(entities, text, addresses)
+                )
         if phone_finder is not None:
             # libphonenumber reads "+44 20 7946 0958 4111 1111 1111 1111" as one over-long number and finds
             # nothing; blanking what other detectors found (same length, so offsets hold) separates them.

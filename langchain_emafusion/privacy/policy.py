@@ -40,17 +40,21 @@ _DetectorKey = tuple[
     tuple[tuple[str, str], ...],
     tuple[tuple[str, tuple[str, ...]], ...],
     tuple[str, ...],
+    bool,
+    tuple[str, ...],
 ]
 
 
 @lru_cache(maxsize=64)
 def _cached_detector(key: _DetectorKey) -> SensitivityDetector:
-    enabled_kinds, custom_patterns, keywords, phone_regions = key
+    enabled_kinds, custom_patterns, keywords, phone_regions, ner, keyword_packs = key
     return SensitivityDetector(
         enabled_kinds=enabled_kinds,
         custom_patterns=dict(custom_patterns),
         keywords=dict(keywords),
         phone_regions=phone_regions,
+        use_ner=ner,
+        keyword_packs=keyword_packs,
     )
 
 
@@ -63,8 +67,11 @@ class PrivacyPolicy(BaseModel):
 
         privacy:
           mode: redact
-          enabled_kinds: [email, phone, payment_card, iban, us_ssn, ip_address, secret]
+          enabled_kinds: [email, phone, payment_card, iban, us_ssn, ip_address, secret, person, address,
+                          date_of_birth]
           phone_regions: [US, GB, DE, FR]
+          ner: true              # person names via spaCy (the privacy-ner extra); false: rules only
+          keyword_packs: [health]
           custom_patterns:
             employee_id: 'EMP-[0-9]{6}'
           keywords:
@@ -88,6 +95,17 @@ class PrivacyPolicy(BaseModel):
     phone_regions: tuple[str, ...] = Field(
         default=DEFAULT_PHONE_REGIONS,
         description="ISO 3166-1 regions whose national phone formats are recognised.",
+    )
+    ner: bool = Field(
+        default=True,
+        description=(
+            "Run the NER backend (spaCy, extra 'privacy-ner') for person names and to extend addresses; loaded on "
+            "first use, a warning once if not installed. False: rule-based finders only."
+        ),
+    )
+    keyword_packs: tuple[str, ...] = Field(
+        default=(),
+        description="Curated keyword lists to switch on, each reported as its own kind: 'health'.",
     )
 
     @field_validator("phone_regions", mode="before")
@@ -135,6 +153,8 @@ class PrivacyPolicy(BaseModel):
             tuple(self.custom_patterns.items()),
             tuple(self.keywords.items()),
             self.phone_regions,
+            self.ner,
+            self.keyword_packs,
         )
         return _cached_detector(key)
 

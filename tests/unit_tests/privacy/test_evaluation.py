@@ -20,8 +20,11 @@ def test_labelled_set_meets_the_precision_and_recall_targets() -> None:
     examples = load_labelled_set(LABELLED)
     assert len(examples) >= 200
     assert sum(1 for example in examples if not example.spans) >= 60  # plenty of near-misses
-    report = evaluate_detector(SensitivityDetector(), examples)
-    assert set(report.per_kind) == set(BUILTIN_KINDS)
+    # The self-written set covers the pattern kinds; people (person, address, date_of_birth) are measured on
+    # presidio-evaluator templates by benchmarks/privacy_ner.py.
+    pattern_kinds = [kind for kind in BUILTIN_KINDS if kind not in ("person", "address", "date_of_birth")]
+    report = evaluate_detector(SensitivityDetector(enabled_kinds=pattern_kinds), examples)
+    assert set(report.per_kind) == set(pattern_kinds)
     for kind, score in report.per_kind.items():
         assert score.support >= 8, kind
         assert score.precision >= 0.95, (kind, report.false_positives)
