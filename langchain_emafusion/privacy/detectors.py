@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -53,6 +55,9 @@ BUILTIN_KINDS: tuple[str, ...] = (
 # Named keyword lists a policy can switch on (``keyword_packs=["health"]``); each reports its own kind.
 KEYWORD_PACKS: dict[str, tuple[str, ...]] = {ner.HEALTH_PACK: ner.health_terms()}
 DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR")
+
+DETECTION_CACHE_SIZE = 512
+"""How many texts' detections a detector keeps (least recently used dropped first)."""
 
 _KIND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -225,6 +230,9 @@ class SensitivityDetector:
         for rank, kind in enumerate(BUILTIN_KINDS):
             self._rank.setdefault(kind, len(self._custom) + rank)
 
+        self._cache: OrderedDict[str, tuple[Detection, ...]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
     @staticmethod
     def _user_kind(kind: object, field: str) -> str:
         validate_kind_name(kind, field=field)
@@ -255,6 +263,9 @@ class SensitivityDetector:
     def detect(self, text: str) -> list[Detection]:
         """Find the sensitive values in ``text``.
 
+        The last :data:`DETECTION_CACHE_SIZE` texts' detections are kept: a conversation's earlier messages,
+        sent again with every turn of an agent loop, are scanned once.
+
         Args:
             text: Any string.
 
@@ -263,6 +274,19 @@ class SensitivityDetector:
         """
         if not text:
             return []
+        with self._cache_lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                return list(cached)
+        found = self._detect(text)
+        with self._cache_lock:
+            self._cache[text] = tuple(found)
+            if len(self._cache) > DETECTION_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return found
+
+    def _detect(self, text: str) -> list[Detection]:
         candidates: list[tuple[str, int, int]] = []
         for kind, pattern in self._custom:
             for match in pattern.finditer(text):

@@ -178,3 +178,22 @@ def test_detection_is_frozen() -> None:
     detection = Detection(EMAIL, 0, 6, "a@b.io")
     with pytest.raises(AttributeError):
         detection.value = "x"  # type: ignore[misc]
+
+
+def test_a_text_seen_again_is_not_scanned_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_emafusion.privacy import detectors
+
+    detector = SensitivityDetector(enabled_kinds=["email"])
+    scans: list[str] = []
+    real = detector._detect  # noqa: SLF001 - counting the scans under the cache
+    monkeypatch.setattr(detector, "_detect", lambda text: scans.append(text) or real(text))
+    first = detector.detect("mail ann@acme.com")
+    again = detector.detect("mail ann@acme.com")
+    assert first == again == [Detection("email", 5, 17, "ann@acme.com")] and scans == ["mail ann@acme.com"]
+    again.clear()  # callers get their own list
+    assert detector.detect("mail ann@acme.com") == first
+    monkeypatch.setattr(detectors, "DETECTION_CACHE_SIZE", 2)
+    for text in ("a", "b", "c"):
+        detector.detect(text)
+    detector.detect("mail ann@acme.com")  # dropped as least recently used
+    assert scans.count("mail ann@acme.com") == 2
