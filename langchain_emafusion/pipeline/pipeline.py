@@ -85,7 +85,10 @@ def _pin_torch_threads() -> None:
     if getattr(_routing_local, "pinned", False) or "torch" not in sys.modules:
         return
     torch = sys.modules["torch"]
-    if "OpenMP" in torch.__config__.parallel_info():
+    config = getattr(torch, "__config__", None)
+    if config is None:
+        return  # another thread is still importing torch: pin on a later request
+    if "OpenMP" in config.parallel_info():
         torch.set_num_threads(ROUTING_TORCH_THREADS)
     _routing_local.pinned = True
 

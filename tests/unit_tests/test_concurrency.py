@@ -8,6 +8,7 @@ the suite. The members are real LangChain chat models: scripted fakes with nativ
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -267,3 +268,16 @@ def test_repeated_sync_calls_never_reach_a_members_async_client_bound_to_a_close
     assert [llm.invoke("hi").content for _ in range(3)] == ["ok"] * 3
     assert "".join(str(c.content) for c in llm.stream("hi")) == "ok"
     assert member.loops == []  # the sync path never entered the member's async API
+
+
+def test_routing_waits_for_a_torch_another_thread_is_still_importing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request routed while torch is half imported (load.py saw AttributeError: torch.__config__) routes on."""
+    import types
+
+    from langchain_emafusion.pipeline import pipeline
+
+    half_imported = types.ModuleType("torch")
+    monkeypatch.setitem(sys.modules, "torch", half_imported)
+    monkeypatch.setattr(pipeline, "_routing_local", threading.local())
+    pipeline._pin_torch_threads()  # noqa: SLF001 - the routing thread's own step
+    assert not getattr(pipeline._routing_local, "pinned", False)  # noqa: SLF001 - tried again next request
