@@ -35,6 +35,7 @@ from langchain_emafusion import FusionChatModel, ModelCard, ModelPool  # noqa: E
 from langchain_emafusion.evaluation.table import write_outcomes  # noqa: E402
 from langchain_emafusion.evaluation.training import train_policy  # noqa: E402
 from langchain_emafusion.pipeline import pipeline  # noqa: E402
+from langchain_emafusion.privacy import PrivacyPolicy  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "served_overhead.md"
 POLICY = CACHE / "llmrouter" / "served-policy"
@@ -76,9 +77,14 @@ def instant_pool(names: list[str]) -> ModelPool:
     )
 
 
-async def measure(router: Any, calls: int) -> dict[str, Any]:
+async def measure(router: Any, calls: int, ner: bool = True) -> dict[str, Any]:
     train, _ = llmrouter_split()
-    llm = FusionChatModel(pool=instant_pool(list(train.models)), router=router, decompose=False)
+    llm = FusionChatModel(
+        pool=instant_pool(list(train.models)),
+        router=router,
+        decompose=False,
+        privacy=PrivacyPolicy(ner=ner),
+    )
     prompts = prompts_of_300_tokens(calls + 10)
     for prompt in prompts[:10]:  # load the predictor and encoder outside the measurement
         await llm.ainvoke(prompt)
@@ -102,13 +108,15 @@ def child(args: argparse.Namespace) -> None:
     if args.torch_threads:
         pipeline.ROUTING_TORCH_THREADS = args.torch_threads
     router = "cheapest" if args.router == "cheapest" else str(policy_dir())
-    print(json.dumps(asyncio.run(measure(router, args.calls))))
+    print(json.dumps(asyncio.run(measure(router, args.calls, ner=not args.rules_only))))
 
 
-def run_child(calls: int, router: str, torch_threads: int = 0) -> dict[str, Any]:
+def run_child(calls: int, router: str, torch_threads: int = 0, rules_only: bool = False) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", "--calls", str(calls), "--router", router]
     if torch_threads:
         command += ["--torch-threads", str(torch_threads)]
+    if rules_only:
+        command += ["--rules-only"]
     done = subprocess.run(command, check=True, capture_output=True, text=True)  # noqa: S603 - this script
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -121,6 +129,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--router", default="trained", help=argparse.SUPPRESS)
     parser.add_argument("--torch-threads", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--rules-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -129,10 +138,24 @@ def main() -> None:
     import os
 
     cores = os.cpu_count() or 1
+    import importlib.util
+
+    from langchain_emafusion.privacy.ner import SPACY_MODELS
+
+    installed = any(importlib.util.find_spec(name) for name in SPACY_MODELS)
+    privacy = "rules + NER (privacy-ner installed)" if installed else "rules (privacy-ner not installed)"
     rows = [
-        ("trained 9-model tier 1 + tier 2, library defaults", run_child(args.calls, "trained")),
+        (
+            f"trained 9-model tier 1 + tier 2, library defaults: privacy {privacy}",
+            run_child(args.calls, "trained"),
+        ),
+        (
+            "trained, privacy rules only (`PrivacyPolicy(ner=False)`)",
+            run_child(args.calls, "trained", rules_only=True),
+        ),
         (f"trained, torch at {cores} threads on the routing thread", run_child(args.calls, "trained", cores)),
-        ("cheapest (no model)", run_child(args.calls, "cheapest")),
+        ("cheapest (no model), library defaults", run_child(args.calls, "cheapest")),
+        ("cheapest, privacy rules only", run_child(args.calls, "cheapest", rules_only=True)),
     ]
     table = "\n".join(
         f"| {name} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['strategies']} |" for name, r in rows
