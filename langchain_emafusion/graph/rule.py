@@ -3,7 +3,9 @@
 A prompt is a decomposition candidate when at least two of its clauses start with a task verb or a question
 word: clauses are cut at sentence ends, semicolons, line breaks, list markers and joining words ("and",
 "then", "also", "while", "plus"). "What is the capital of France?" is one task; "Summarize the memo, then
-draft a reply and list three risks" is three. The rule errs towards "several": a false "several" costs one
+draft a reply and list three risks" is three. A list's header ("Do three things:") is not a task, and a clause
+that only qualifies the task before it ("... and give an example", "Show your working", "make it shorter") is part
+of that task. The rule errs towards "several": a false "several" costs one
 decomposer call (which may answer with one subtask), a false "one" loses the split.
 """
 
@@ -45,9 +47,35 @@ _FORMAT_VERBS = frozenset("answer respond reply format output return keep be use
 _MAX_FORMAT_WORDS = 8
 
 
+# A clause that announces a list of tasks ("Do three things", "Please do the following", "Answer these
+# questions") is the list's header, not a task of its own.
+_LIST_HEADER = re.compile(
+    r"^(?:please\s+)?(?:do|complete|answer|handle|perform|here\s+are)\s+(?:the\s+|these\s+|those\s+)?"
+    r"(?:following|(?:two|three|four|five|six|seven|eight|nine|ten|\d+|a\s+few|several|some)\b)"
+    r"(?:\s+\w+){0,3}\s*$",
+    re.IGNORECASE,
+)
+# A clause that only qualifies the task before it — an example, the working, a shorter form — belongs to that
+# task: "Explain what a mutex is and give an example", "What is 17 times 23? Show your working",
+# "Summarize this sentence and make it shorter".
+_QUALIFIER = re.compile(
+    r"^(?:(?:please|also|then|and)\s+)*(?:"
+    r"(?:give|provide|include|add|show|use)\s+(?:me\s+)?(?:an?|one|two|some|a\s+few|\d+)?\s*"
+    r"(?:(?:short|brief|simple|concrete|small|code|worked|real-world|practical)\s+){0,2}examples?\b"
+    r"|show\s+(?:your\s+|the\s+|all\s+)?(?:work|working|workings|steps|reasoning|calculation|calculations)\b"
+    r"|explain\s+(?:your\s+)?(?:reasoning|answer|working|steps)\b"
+    r"|make\s+it\s+(?:shorter|short|brief|briefer|concise|simpler|simple|clearer|more\s+\w+)\b"
+    r"|keep\s+it\s+(?:short|brief|concise|simple)\b"
+    r")",
+    re.IGNORECASE,
+)
+
+
 def _is_task_start(clause: str) -> bool:
     words = _WORD.findall(clause.lower())
     if not words:
+        return False
+    if _LIST_HEADER.match(clause.strip()) or _QUALIFIER.match(clause.strip()):
         return False
     first = words[0]
     if first in ("please", "also", "then", "now", "next", "finally", "and") and len(words) > 1:
@@ -71,7 +99,12 @@ def task_clauses(text: str) -> list[str]:
     clauses: list[str] = []
     for line in text.splitlines() or [text]:
         line = _LIST_MARKER.sub("", line)
-        clauses.extend(part.strip() for part in _BOUNDARY.split(line) if part and part.strip())
+        for part in _BOUNDARY.split(line):
+            # An inline list ("Do three things: 1) compute 12*7; 2) name ...") splits at ":" and ";"; each
+            # part then starts with its marker.
+            part = _LIST_MARKER.sub("", part) if part else part
+            if part and part.strip():
+                clauses.append(part.strip())
     tasks = []
     for clause in clauses:
         if _is_task_start(clause):

@@ -16,6 +16,7 @@ from langchain_emafusion.graph import (
     parse_decomposition,
 )
 from langchain_emafusion.graph.decomposition import MAX_SUBTASKS
+from langchain_emafusion.graph.rule import task_clauses
 
 
 def _plan(*subtasks: dict[str, Any]) -> str:
@@ -164,6 +165,13 @@ def test_every_acyclic_plan_is_accepted_and_ordered(subtasks: list[dict[str, Any
         "What is the capital of France? Answer in one short sentence.",
         "List three prime numbers. Be concise.",
         "Explain recursion to a child. Respond in at most two sentences.",
+        # One task with a qualifier (issue 17's everyday prompts): the example, the working, the shorter form.
+        "Explain what a mutex is and give an example.",
+        "What is 17 times 23? Show your working.",
+        "Summarize this sentence and make it shorter: the meeting moved to Thursday because of the holiday.",
+        "Describe a binary search and provide a short code example.",
+        "Solve 3x + 5 = 20 and explain your reasoning.",
+        "Rewrite this paragraph for a child. Keep it short.",
     ],
 )
 def test_single_task_prompts_are_not_decomposed(prompt: str) -> None:
@@ -182,3 +190,19 @@ def test_single_task_prompts_are_not_decomposed(prompt: str) -> None:
 )
 def test_multi_task_prompts_are_candidates(prompt: str) -> None:
     assert looks_multi_task(prompt)
+
+
+def test_a_list_header_is_not_a_task_and_inline_markers_are_dropped() -> None:
+    prompt = (
+        "Do three things: 1) compute 12*7; 2) name the capital of Japan; "
+        "3) write one sentence thanking a customer for their order."
+    )
+    assert task_clauses(prompt) == [
+        "Compute 12*7",
+        "Name the capital of Japan",
+        "Write one sentence thanking a customer for their order",
+    ]
+    assert task_clauses("Please do the following: translate hello into French, then list three colours.") == [
+        "Translate hello into French",
+        "List three colours",
+    ]
