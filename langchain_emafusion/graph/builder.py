@@ -213,16 +213,29 @@ class _FusionNodes:
         private_only = RequestPrivacy(self.llm.privacy_policy, messages).private_only
         options = dict(state.get("options") or {})
         budget = self._budget(options)
-        plan_info: dict[str, Any] = {"source": "rule", "error": None, "calls": [], "privacy": None}
+        plan_info: dict[str, Any] = {
+            "source": "rule",
+            "error": None,
+            "why": None,
+            "calls": [],
+            "privacy": None,
+        }
         single = DecompositionPlan(subtasks=[PlannedSubtask(id="t1", task=request)])
         plan = single
-        if looks_multi_task(request):
+        if looks_multi_task(request) and len(task_clauses(request)) > MAX_SUBTASKS:
+            # Cutting the plan would drop parts: the request is answered whole instead.
+            plan_info["why"] = f"more than {MAX_SUBTASKS} parts: answered whole rather than cut"
+        elif looks_multi_task(request):
             plan_info["source"] = "decomposer"
             try:
                 plan = self._decompose_with_model(request, budget, options, started_at, plan_info)
             except (InvalidDecompositionError, NoEligibleModelError, AllMembersFailedError) as exc:
                 plan_info["source"] = "fallback"
                 plan_info["error"] = f"{type(exc).__name__}: {exc}"
+                plan = single
+            if len(plan.subtasks) == 1 and plan is not single:
+                # The decomposer saw one task: the request itself is answered (its own wording, not a paraphrase).
+                plan_info["why"] = "the decomposer found one task"
                 plan = single
         return {
             "started_at": started_at,
@@ -253,7 +266,7 @@ class _FusionNodes:
         draft = {
             "subtasks": [
                 {"id": f"t{number}", "task": clause, "depends_on": [], "difficulty": "medium"}
-                for number, clause in enumerate(task_clauses(request)[:MAX_SUBTASKS], start=1)
+                for number, clause in enumerate(task_clauses(request), start=1)
             ]
         }
         messages = [
@@ -271,9 +284,11 @@ class _FusionNodes:
                 "type": "json_schema",
                 "json_schema": {
                     "name": "DecompositionPlan",
-                    # One subtask per part the rule found: small members drop or invent parts when the
-                    # count is free; dependencies carry answers between parts, so none needs merging.
-                    "schema": decoding_schema(len(draft["subtasks"]), len(draft["subtasks"])),
+                    # One subtask per part the rule found, or one for the whole request: small members drop
+                    # or invent parts when the count is free; dependencies carry answers between parts.
+                    "schema": decoding_schema(
+                        len(draft["subtasks"]), len(draft["subtasks"]), allow_single=True
+                    ),
                 },
             },
         }
@@ -500,6 +515,7 @@ class _FusionNodes:
             "plan": {
                 "source": plan["source"],
                 "error": plan["error"],
+                "why": plan.get("why"),
                 "subtasks": subtasks,
                 "waves": state["waves"],
             },

@@ -82,7 +82,9 @@ class DecompositionPlan(BaseModel):
         return waves
 
 
-def decoding_schema(min_subtasks: int = 1, max_subtasks: int = MAX_SUBTASKS) -> dict[str, Any]:
+def decoding_schema(
+    min_subtasks: int = 1, max_subtasks: int = MAX_SUBTASKS, *, allow_single: bool = False
+) -> dict[str, Any]:
     """The JSON schema the decomposer decodes under: plans that are valid by construction.
 
     Subtask ``k`` has the id ``"tk"`` and may depend only on ``t1`` … ``t(k-1)``, so a plan decoded under this
@@ -93,6 +95,7 @@ def decoding_schema(min_subtasks: int = 1, max_subtasks: int = MAX_SUBTASKS) -> 
     Args:
         min_subtasks: Fewest subtasks in a plan.
         max_subtasks: Most subtasks in a plan (at most ``MAX_SUBTASKS``).
+        allow_single: Also allow a one-subtask plan ("this is one task") below ``min_subtasks``.
     """
     count = max(1, min(max_subtasks, MAX_SUBTASKS))
     least = max(1, min(min_subtasks, count))
@@ -117,7 +120,7 @@ def decoding_schema(min_subtasks: int = 1, max_subtasks: int = MAX_SUBTASKS) -> 
 
     plans = [
         {"type": "array", "prefixItems": [subtask(n) for n in range(1, length + 1)]}
-        for length in range(least, count + 1)
+        for length in ([1] if allow_single and least > 1 else []) + list(range(least, count + 1))
     ]
     return {
         "title": "DecompositionPlan",

@@ -221,3 +221,34 @@ def test_a_context_folder_without_an_index_fails_with_the_typed_error(tmp_path: 
     with pytest.raises(ContextIndexError, match="emafusion index"):
         llm.invoke(SINGLE)
     assert model.received == []
+
+
+# --- when not to split --------------------------------------------------------------------------------------------
+TWO_TASKS = "Summarize the memo about the office move, then draft a reply to the landlord."
+
+
+def test_a_decomposer_that_sees_one_task_sends_the_request_whole() -> None:
+    one = {"subtasks": [{"id": "t1", "task": "Handle the memo", "depends_on": [], "difficulty": "easy"}]}
+    model, llm = echo_llm(one)
+    message = llm.invoke(TWO_TASKS)
+    plan = message.response_metadata["fusion"]["plan"]
+    assert plan["source"] == "decomposer" and plan["why"] == "the decomposer found one task"
+    assert [s["task"] for s in plan["subtasks"]] == [TWO_TASKS]
+    assert prompts(model)[-1] == TWO_TASKS  # the request's own wording, not the decomposer's paraphrase
+
+
+def test_more_parts_than_a_plan_holds_are_answered_whole_not_cut() -> None:
+    prompt = "\n".join(f"{i}. Name a colour starting with the letter {chr(64 + i)}" for i in range(1, 11))
+    model, llm = echo_llm()
+    message = llm.invoke(prompt)
+    plan = message.response_metadata["fusion"]["plan"]
+    assert structured_calls(model) == 0 and len(model.received) == 1
+    assert plan["why"].startswith("more than 8 parts") and plan["subtasks"][0]["task"] == prompt
+
+
+def test_the_decoding_schema_allows_one_task_or_every_part_never_fewer_parts() -> None:
+    from langchain_emafusion.graph.decomposition import decoding_schema
+
+    plans = decoding_schema(3, 3, allow_single=True)["properties"]["subtasks"]["anyOf"]
+    assert [len(p["prefixItems"]) for p in plans] == [1, 3]
+    assert [len(p["prefixItems"]) for p in decoding_schema(3, 3)["properties"]["subtasks"]["anyOf"]] == [3]
