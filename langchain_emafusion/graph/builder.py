@@ -15,6 +15,7 @@ its privacy handling: public members see redacted text, ``private_only`` keeps s
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -411,6 +412,7 @@ class _FusionNodes:
         merge_calls: list[dict[str, Any]] = []
         merge_privacy: dict[str, Any] | None = None
         merge_sources: list[dict[str, Any]] = []
+        merge_check: str | None = None
         if len(results) == 1:
             answer = results[0]["answer"]
         elif self.merge_mode == "concatenate":
@@ -436,18 +438,31 @@ class _FusionNodes:
                 + "\n\n".join(f"[{i}] {r['task']}\n{r['answer'].strip()}" for i, r in enumerate(results, 1))
                 + (f"\n\n{context_text}" if context_text else "")
             )
+            # Not streamed as it is written: the merged answer is checked for every part first, and the
+            # sectioned answer replaces it when a part went missing.
             message = self._ask(
                 [*messages[:-1], HumanMessage(prompt)],
                 {**self._call_options(options), **caps},
-                stream=True,
+                stream=False,
                 tags=["emafusion-merge"],
                 private_only=state.get("private_only", False),
             )
             answer = _text(message)
+            missing = [i for i, r in enumerate(results, 1) if not part_survives(r["answer"], answer)]
+            if missing:
+                answer = sectioned_answer(results)
+                merge_check = f"the merge lost part(s) {missing}: sectioned answer instead"
+            else:
+                merge_check = "every part's answer is in the merged reply"
+            write = get_stream_writer()
+            words = re.findall(r"\s+|\S+\s*", answer)
+            for start in range(0, len(words), 8):  # streamed once checked, a few words a chunk
+                write({STREAM_KEY: "".join(words[start : start + 8])})
             fusion = message.response_metadata.get("fusion", {})
             merge_calls = [{**call, "stage": "merge"} for call in fusion.get("calls", [])]
             merge_privacy = fusion.get("privacy")
         fusion_metadata = self._metadata(state, results, merge_calls, merge_privacy, merge_sources)
+        fusion_metadata["merge"]["check"] = merge_check
         usage = {
             "input_tokens": sum(c["input_tokens"] for c in fusion_metadata["calls"]),
             "output_tokens": sum(c["output_tokens"] for c in fusion_metadata["calls"]),
@@ -527,6 +542,38 @@ class _FusionNodes:
             },
             "privacy": _merge_privacy(privacies),
         }
+
+
+_CONTENT_WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]{4,}")
+_COMMON = frozenset(
+    "that this with from have will your they them their there which what when where about would could should "
+    "answer here also than then into only some such very more most other these those were been being".split()
+)
+_PART_COVERAGE = 0.5
+"""Share of a part's words of 4+ letters the merged reply must hold (besides every one of its numbers)."""
+
+
+def part_survives(part: str, merged: str) -> bool:
+    """Whether the merged reply keeps a part's answer: most of its numbers and content words are in it."""
+    words = {w.lower() for w in _CONTENT_WORD.findall(part)} - _COMMON
+    if not words:
+        return True
+    kept = {w.lower() for w in _CONTENT_WORD.findall(merged)}
+    numbers = {w for w in words if w[0].isdigit()}
+    text_words = words - numbers
+    # Every number must survive (a dropped figure is a lost answer); words may be reworded a little.
+    if not numbers <= kept:
+        return False
+    if len(text_words) < 3:  # a short answer: its number, or one of its words, carries it
+        return bool(numbers) or bool(text_words & kept)
+    return len(text_words & kept) >= _PART_COVERAGE * len(text_words)
+
+
+def sectioned_answer(results: Sequence[SubtaskResult]) -> str:
+    """Every part's answer under its task, in the request's order (nothing merged, nothing lost)."""
+    return "\n\n".join(
+        f"**{i}. {r['task'].strip()}**\n{r['answer'].strip()}" for i, r in enumerate(results, 1)
+    )
 
 
 def _merge_privacy(records: Sequence[dict[str, Any]]) -> dict[str, Any]:

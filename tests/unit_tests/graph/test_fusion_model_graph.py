@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from pydantic import BaseModel
 
-from langchain_emafusion import FusionChatModel, ModelPool, NoEligibleModelError
+from langchain_emafusion import FusionChatModel, ModelCard, ModelPool, NoEligibleModelError
 from langchain_emafusion.context import EnterpriseContext, build_index
 from langchain_emafusion.graph import create_fusion_graph
 from tests.unit_tests.context.helpers import HashingEmbeddings, write_docs
@@ -252,3 +252,47 @@ def test_the_decoding_schema_allows_one_task_or_every_part_never_fewer_parts() -
     plans = decoding_schema(3, 3, allow_single=True)["properties"]["subtasks"]["anyOf"]
     assert [len(p["prefixItems"]) for p in plans] == [1, 3]
     assert [len(p["prefixItems"]) for p in decoding_schema(3, 3)["properties"]["subtasks"]["anyOf"]] == [3]
+
+
+class LossyMerger(ScriptedChatModel):
+    """Answers parts with distinct facts, and merges them by keeping the first part only (a weak merger)."""
+
+    def _reply(self, messages: Any, kwargs: dict[str, Any]) -> AIMessage:
+        text = str(messages[-1].text)
+        if kwargs.get("response_format") or "Answers to its parts" not in text:
+            reply = super()._reply(messages, kwargs)
+            if not kwargs.get("response_format"):
+                fact = {"Name a colour.": "Vermilion", "Name a fruit.": "Persimmon"}.get(
+                    text, "Vermilion persimmon"
+                )
+                reply = AIMessage(content=fact, usage_metadata=reply.usage_metadata)
+            return reply
+        return AIMessage(
+            content="Vermilion.", usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}
+        )
+
+
+def test_a_merge_that_loses_a_part_is_replaced_by_the_sectioned_answer() -> None:
+    model = LossyMerger(tool_args=PLAN)
+    card = ModelCard(name="lossy", model=model, capabilities={"structured_output": True})
+    llm = FusionChatModel(pool=ModelPool([card]))
+    message = llm.invoke(THREE_PARTS)
+    text = str(message.content)
+    assert "Vermilion" in text and "Persimmon" in text  # no part lost
+    assert text.startswith("**1. Name a colour.**")
+    assert message.response_metadata["fusion"]["merge"]["check"].startswith("the merge lost part(s) [2]")
+    streamed = "".join(str(chunk.content) for chunk in llm.stream(THREE_PARTS))
+    assert streamed == text  # the stream carries the checked answer, not the lossy one
+
+
+def test_a_merge_that_keeps_every_part_is_kept() -> None:
+    from langchain_emafusion.graph.builder import part_survives
+
+    assert part_survives("The total is 84.", "First, 12 * 7 = 84; the capital is Tokyo.")
+    assert not part_survives("The total is 84.", "The capital is Tokyo.")  # a lost number is a lost part
+    assert part_survives("Tokyo is the capital of Japan", "Japan's capital: Tokyo.")
+    model, llm = echo_llm()
+    message = llm.invoke(THREE_PARTS)  # the echo merger repeats every part's answer
+    assert (
+        message.response_metadata["fusion"]["merge"]["check"] == "every part's answer is in the merged reply"
+    )
