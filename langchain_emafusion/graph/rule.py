@@ -36,6 +36,10 @@ _BOUNDARY = re.compile(
     r"|(?:,|(?<![\s,]))\s+(?:and then|and also|and|then|also|while|plus|as well as|after that|finally)\s+",
     re.IGNORECASE,
 )
+_OPTION_LINE = re.compile(r"^\s*\(?[A-J][.)]\s+")
+_STARTS_WITH_WORD = re.compile(r"^[\"'(\[]?[A-Za-z]")
+_CODE_SPEC = re.compile(r"^\s*(?:def|class)\s+\w+\s*[(:]|^\s*>>>\s", re.MULTILINE)
+_SPLIT_KEEPING_BOUNDARIES = re.compile(f"({_BOUNDARY.pattern})", re.IGNORECASE)
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\(?\d{1,2}[.)]|\(?[a-hA-H][.)])\s+")
 _WORD = re.compile(r"[A-Za-z']+")
 _MIN_WORDS = 6  # shorter prompts are one task whatever they say
@@ -66,20 +70,36 @@ _QUALIFIER = re.compile(
     r"|explain\s+(?:your\s+)?(?:reasoning|answer|working|steps)\b"
     r"|make\s+it\s+(?:shorter|short|brief|briefer|concise|simpler|simple|clearer|more\s+\w+)\b"
     r"|keep\s+it\s+(?:short|brief|concise|simple)\b"
+    r"|(?:choose|pick|select)\s+(?:one|an?|the|your)\s+(?:\w+\s+)?(?:answer|option|choice|letter)s?\b"
     r")",
     re.IGNORECASE,
 )
 
 
-def _is_task_start(clause: str) -> bool:
+# Question words start a task only in a question ("What is 12 times 7?"); elsewhere they open a clause of the
+# same task ("When the seagull landed, ...", "... the house where the golfer lives").
+_QUESTION_WORDS = frozenset(
+    "what who whom whose when where which why how is are does did can could should would".split()
+)
+
+
+def _is_task_start(clause: str, question: bool) -> bool:
     words = _WORD.findall(clause.lower())
     if not words:
         return False
-    if _LIST_HEADER.match(clause.strip()) or _QUALIFIER.match(clause.strip()):
-        return False
+    if (
+        not _STARTS_WITH_WORD.match(clause)
+        or _LIST_HEADER.match(clause.strip())
+        or _QUALIFIER.match(clause.strip())
+    ):
+        return False  # ">>> count_nums([]) == 0", "-> sort arr": code and examples, not tasks
     first = words[0]
     if first in ("please", "also", "then", "now", "next", "finally", "and") and len(words) > 1:
         first = words[1]
+    if first in _QUESTION_WORDS and not question:
+        return False
+    if first == "do" and len(words) > 1 and words[1] in ("not", "n't", "nothing"):
+        return False  # "Do not use recursion": a constraint on the task
     if first in _FORMAT_VERBS and len(words) <= _MAX_FORMAT_WORDS:
         return False
     if first in TASK_VERBS:
@@ -96,25 +116,34 @@ _FILLER = re.compile(r"^(?:(?:please|also|then|now|next|finally|and|so)\b[\s,]*)
 
 def task_clauses(text: str) -> list[str]:
     """The clauses of ``text`` that start with a task verb or question word, in order, without filler words."""
-    clauses: list[str] = []
+    clauses: list[tuple[str, bool]] = []  # (clause, whether it ends with a question mark)
     for line in text.splitlines() or [text]:
+        if _OPTION_LINE.match(line):
+            continue  # "B. The president consulting Congress": an answer option, not a task
         line = _LIST_MARKER.sub("", line)
-        for part in _BOUNDARY.split(line):
+        pieces = _SPLIT_KEEPING_BOUNDARIES.split(line)
+        for index in range(0, len(pieces), 2):
             # An inline list ("Do three things: 1) compute 12*7; 2) name ...") splits at ":" and ";"; each
             # part then starts with its marker.
-            part = _LIST_MARKER.sub("", part) if part else part
+            part = _LIST_MARKER.sub("", pieces[index]) if pieces[index] else pieces[index]
+            boundary = pieces[index + 1] if index + 1 < len(pieces) else ""
             if part and part.strip():
-                clauses.append(part.strip())
+                question = boundary.lstrip().startswith("?") or part.rstrip().endswith("?")
+                clauses.append((part.strip(), question))
     tasks = []
-    for clause in clauses:
-        if _is_task_start(clause):
+    for clause, question in clauses:
+        if _is_task_start(clause, question):
             clause = _FILLER.sub("", clause).strip()
             tasks.append(clause[:1].upper() + clause[1:])
     return tasks
 
 
 def looks_multi_task(text: str) -> bool:
-    """Whether ``text`` may hold two or more tasks (then the decomposer is asked; else no call is made)."""
-    if len(_WORD.findall(text)) < _MIN_WORDS:
+    """Whether ``text`` may hold two or more tasks (then the decomposer is asked; else no call is made).
+
+    A prompt that holds code to complete (a ``def`` or ``class`` line, doctest ``>>>`` examples) is one task:
+    its docstring's sentences specify one function.
+    """
+    if len(_WORD.findall(text)) < _MIN_WORDS or _CODE_SPEC.search(text):
         return False
     return len(task_clauses(text)) >= 2

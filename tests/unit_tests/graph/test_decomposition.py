@@ -172,6 +172,13 @@ def test_every_acyclic_plan_is_accepted_and_ordered(subtasks: list[dict[str, Any
         "Describe a binary search and provide a short code example.",
         "Solve 3x + 5 = 20 and explain your reasoning.",
         "Rewrite this paragraph for a child. Keep it short.",
+        # Question words that open a clause, not a question; answer options; constraints; code to complete.
+        "When the seagull landed, he gobbled down half the fries that Dave ate. How many fries were left?",
+        "There are 3 houses in a row. Where the golfer lives is not known. What is the number of his house?",
+        "What is direct diplomacy?\nA. Diplomats negotiating on behalf of leaders\nB. State leaders writing letters",
+        "What is the daily dose in grams? Choose one answer from the following options.",
+        "Write a function that sorts a list of numbers. Do not use recursion.",
+        'def count(s):\n    """Find how many vowels s has. Count upper case too.\n    >>> count("ab")\n    1\n    """',
     ],
 )
 def test_single_task_prompts_are_not_decomposed(prompt: str) -> None:
@@ -186,6 +193,8 @@ def test_single_task_prompts_are_not_decomposed(prompt: str) -> None:
         "1. Name the capital of Italy\n2. Compute 3 + 4\n3. Write a haiku about rain",
         "Summarize the memo, then draft a reply and list three risks.",
         "Reply to the customer's complaint about the late delivery politely. Then list two refund options.",
+        "What is 12 times 7? What is the capital of Japan?",
+        "a) Name the capital of Italy\nb) Compute 3 + 4",
     ],
 )
 def test_multi_task_prompts_are_candidates(prompt: str) -> None:
