@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python cookbook/drop_in_agent.py
 
-`build_support_agent(llm)` stands for your existing agent code (here LangGraph's prebuilt ReAct agent with one
+`build_support_agent(llm)` stands for your existing agent code (here LangChain v1's `create_agent` with one
 tool). It was written for a single chat model; passing a `FusionChatModel` instead changes nothing in it. The
 agent binds its tools through `FusionChatModel.bind_tools`, so every agent step goes only to tool-capable
 members, and the tool calls come back unchanged (name, arguments, id). Requests without tools, from the same
@@ -18,11 +18,11 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable
 from langchain_core.tools import tool
-from langgraph.prebuilt import create_react_agent
 
 from langchain_emafusion import Capabilities, ChatGGUF, FusionChatModel, ModelCard, ModelPool
 
@@ -42,7 +42,7 @@ def order_status(order_id: str) -> str:
 
 def build_support_agent(llm: Any) -> Any:
     """Your existing agent: written for one chat model, untouched when that model becomes a fusion of many."""
-    return create_react_agent(llm, [order_status], prompt="You are a support agent. Use the tools.")
+    return create_agent(llm, [order_status], system_prompt="You are a support agent. Use the tools.")
 
 
 def api_model() -> ScriptedToolModel:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
-from langgraph.prebuilt import create_react_agent
 
 from langchain_emafusion import FusionChatModel
 
@@ -74,10 +74,10 @@ def get_weather(city: str) -> str:
     return f"It is sunny and 21 degrees Celsius in {city}."
 
 
-def test_react_agent_calls_the_tool_through_the_tool_capable_member(openai_server: OpenAIServer) -> None:
+def test_agent_calls_the_tool_through_the_tool_capable_member(openai_server: OpenAIServer) -> None:
     weather_log.clear()
     llm = FusionChatModel(pool=openai_server.pool(), max_tokens=64, temperature=0)
-    agent = create_react_agent(llm, [get_weather])
+    agent = create_agent(llm, [get_weather])
 
     result = agent.invoke(
         {"messages": [("user", "What is the weather in Paris? Use the get_weather tool.")]},

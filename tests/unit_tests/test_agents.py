@@ -1,4 +1,4 @@
-"""FusionChatModel as the LLM of a real LangGraph agent (`create_react_agent`), with fake tool-calling members.
+"""FusionChatModel as the LLM of a real LangGraph agent (`create_agent`), with fake tool-calling members.
 
 The agent binds its tools through ``FusionChatModel.bind_tools``; these tests check that only tool-capable
 members are routed to (first choice and fallbacks), that the tool calls they make reach the tools intact (name,
@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import pytest
+from langchain.agents import create_agent
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     BaseCallbackHandler,
@@ -25,7 +26,6 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable
 from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from langgraph.prebuilt import create_react_agent
 from pydantic import BaseModel, Field
 
 from langchain_emafusion import Capabilities, FusionChatModel, ModelCard, ModelPool
@@ -192,7 +192,7 @@ def check_weather_run(messages: list[BaseMessage], chat_only: ScriptedChatModel)
 
 def test_agent_routes_to_the_tool_capable_member_and_runs_its_tool_call() -> None:
     pool, chat_only, member = weather_pool()
-    agent = create_react_agent(FusionChatModel(pool=pool), [get_weather])
+    agent = create_agent(FusionChatModel(pool=pool), [get_weather])
 
     messages = fusion_messages(agent.invoke({"messages": [("user", "What is the weather in Paris?")]}))
 
@@ -204,7 +204,7 @@ def test_agent_routes_to_the_tool_capable_member_and_runs_its_tool_call() -> Non
 
 async def test_async_agent_keeps_tool_calls_intact() -> None:
     pool, chat_only, _ = weather_pool()
-    agent = create_react_agent(FusionChatModel(pool=pool), [get_weather])
+    agent = create_agent(FusionChatModel(pool=pool), [get_weather])
 
     result = await agent.ainvoke({"messages": [("user", "What is the weather in Paris?")]})
 
@@ -227,7 +227,7 @@ def stream_agent(agent: Any, question: str) -> tuple[list[str], dict[str, Any]]:
 
 def test_streaming_agent_reassembles_the_tool_call_from_chunks() -> None:
     pool, chat_only, _ = weather_pool()
-    agent = create_react_agent(FusionChatModel(pool=pool, streaming=True), [get_weather])
+    agent = create_agent(FusionChatModel(pool=pool, streaming=True), [get_weather])
 
     _tokens, final_state = stream_agent(agent, "What is the weather in Paris?")
 
@@ -238,7 +238,7 @@ def test_langgraph_token_stream_shows_each_answer_token_once() -> None:
     # LangGraph's stream_mode="messages" streams every chat-model run inside a node unless it is tagged
     # "nostream"; the member's own run is a child of the fusion run, so without that tag each token shows twice.
     pool, _, _ = weather_pool()
-    agent = create_react_agent(FusionChatModel(pool=pool, streaming=True), [get_weather])
+    agent = create_agent(FusionChatModel(pool=pool, streaming=True), [get_weather])
 
     tokens, _state = stream_agent(agent, "What is the weather in Paris?")
 
@@ -256,7 +256,7 @@ def test_failing_tool_member_falls_back_to_another_tool_member_never_to_a_chat_o
             ModelCard(name="backup", model=backup, input_price=5.0, capabilities=TOOLS),
         ]
     )
-    agent = create_react_agent(FusionChatModel(pool=pool), [get_weather])
+    agent = create_agent(FusionChatModel(pool=pool), [get_weather])
 
     messages = fusion_messages(agent.invoke({"messages": [("user", "What is the weather in Paris?")]}))
 
@@ -271,7 +271,7 @@ def test_failing_tool_member_falls_back_to_another_tool_member_never_to_a_chat_o
 
 def test_agent_without_any_tool_capable_member_fails_naming_the_reason() -> None:
     pool = ModelPool([ModelCard(name="chat-only", model=ScriptedChatModel())])
-    agent = create_react_agent(FusionChatModel(pool=pool), [get_weather])
+    agent = create_agent(FusionChatModel(pool=pool), [get_weather])
 
     with pytest.raises(NoEligibleModelError, match="tool"):
         agent.invoke({"messages": [("user", "What is the weather in Paris?")]})
@@ -281,7 +281,7 @@ def test_agent_without_any_tool_capable_member_fails_naming_the_reason() -> None
 def test_public_tool_member_sees_a_placeholder_but_the_tool_gets_the_real_address() -> None:
     member = ToolCallingMember(tool_name="send_mail")
     pool = ModelPool([ModelCard(name="public-api", model=member, input_price=1.0, capabilities=TOOLS)])
-    agent = create_react_agent(FusionChatModel(pool=pool), [send_mail])
+    agent = create_agent(FusionChatModel(pool=pool), [send_mail])
 
     messages = fusion_messages(
         agent.invoke({"messages": [("user", "Confirm the refund to jane.doe@example.com")]})
