@@ -346,3 +346,23 @@ async def test_structured_output_in_a_sequence_is_one_chat_model_run(mode: str) 
     else:
         result = [chunk async for chunk in chain.astream("weather?", config=config)][-1]
     assert result == Weather(city="Paris") and counter.starts == 1
+
+
+def test_create_agent_returns_structured_output_through_the_fusion_model() -> None:
+    """LangChain v1's `create_agent(..., response_format=Schema)` over FusionChatModel: a typed result back."""
+
+    class Forecast(BaseModel):
+        city: str
+        summary: str
+
+    member = ScriptedChatModel(tool_args={"city": "Paris", "summary": "sunny"})
+    pool = ModelPool(
+        [ModelCard(name="m", model=member, capabilities=Capabilities(tools=True, structured_output=True))]
+    )
+    agent = create_agent(FusionChatModel(pool=pool), [], response_format=Forecast)
+    state = agent.invoke({"messages": [HumanMessage("Forecast for Paris?")]})
+    assert state["structured_response"] == Forecast(city="Paris", summary="sunny")
+    (answer,) = [m for m in state["messages"] if m.type == "ai"]
+    assert answer.response_metadata["fusion"]["models"] == [
+        "m"
+    ]  # the fusion model answered, with its metadata
