@@ -151,7 +151,9 @@ async def test_concurrent_streams_with_a_stalled_member_fall_over_to_the_next() 
             _card("sync", SyncOnlyModel(reply="streamed answer here")),
         ]
     )
-    llm = FusionChatModel(pool=pool, router="cheapest", timeout=0.3, decompose=False)
+    # 2 s: the sync member's 50 streams share the default executor's few threads on a 2-core CI machine, so
+    # its first chunk can wait ~1 s; the stalled member (5 s) is still far past it.
+    llm = FusionChatModel(pool=pool, router="cheapest", timeout=2.0, decompose=False)
 
     async def one() -> str:
         return "".join([str(chunk.content) async for chunk in llm.astream("hello")])
