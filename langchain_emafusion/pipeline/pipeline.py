@@ -56,28 +56,27 @@ multi-threaded OpenBLAS call spins against it: the outcome memory's one-row simi
 each routing step and restored after (through threadpoolctl); numpy work on other threads during those
 milliseconds runs single-threaded too."""
 _blas_controller: Any = None
-_ROUTING_THREAD: concurrent.futures.ThreadPoolExecutor | None = None
-_PRIVACY_THREAD: concurrent.futures.ThreadPoolExecutor | None = None
-_ROUTING_THREAD_LOCK = threading.Lock()
+_THREADS: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
+_THREADS_LOCK = threading.Lock()
 _routing_local = threading.local()
+
+
+def _single_thread(name: str) -> concurrent.futures.ThreadPoolExecutor:
+    """The process's one ``emafusion-<name>`` worker thread, started on first use."""
+    with _THREADS_LOCK:
+        if name not in _THREADS:
+            _THREADS[name] = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"emafusion-{name}")
+        return _THREADS[name]
 
 
 def _routing_thread() -> concurrent.futures.ThreadPoolExecutor:
     # One thread: routing is short CPU work; several at once would only contend for the same cores.
-    global _ROUTING_THREAD
-    with _ROUTING_THREAD_LOCK:
-        if _ROUTING_THREAD is None:
-            _ROUTING_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="emafusion-routing")
-        return _ROUTING_THREAD
+    return _single_thread("routing")
 
 
 def _privacy_thread() -> concurrent.futures.ThreadPoolExecutor:
     # One thread beside the routing thread (a machine has at least two cores to route and scan on).
-    global _PRIVACY_THREAD
-    with _ROUTING_THREAD_LOCK:
-        if _PRIVACY_THREAD is None:
-            _PRIVACY_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="emafusion-privacy")
-        return _PRIVACY_THREAD
+    return _single_thread("privacy")
 
 
 def _pin_torch_threads() -> None:

@@ -9,7 +9,7 @@ go through the same object, so they cannot disagree about who saw what.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessageChunk, BaseMessage
@@ -19,7 +19,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_emafusion.errors import NoEligibleModelError
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.privacy.policy import MemberAccess, PrivacyPolicy
-from langchain_emafusion.privacy.redaction import Redactor, StreamRestorer
+from langchain_emafusion.privacy.redaction import Redactor, StreamRestorer, map_json_strings
 
 __all__ = ["ChunkRelay", "RequestPrivacy"]
 
@@ -108,16 +108,10 @@ class RequestPrivacy:
         by_value = {value: placeholder for placeholder, value in self._redactor.mapping.items()}
         pattern = re.compile("|".join(re.escape(value) for value in sorted(by_value, key=len, reverse=True)))
 
-        def scrub(value: Any) -> Any:
-            if isinstance(value, str):
-                return pattern.sub(lambda match: by_value[match.group(0)], value)
-            if isinstance(value, Mapping):
-                return {key: scrub(item) for key, item in value.items()}
-            if isinstance(value, list | tuple):
-                return [scrub(item) for item in value]
-            return value
+        def replace(text: str) -> str:
+            return pattern.sub(lambda match: by_value[match.group(0)], text)
 
-        return scrub
+        return lambda value: map_json_strings(value, replace)
 
     def relay(self, card: ModelCard) -> ChunkRelay:
         """A relay for ``card``'s streamed chunks; it restores placeholders when the member saw redacted text."""

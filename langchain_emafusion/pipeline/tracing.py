@@ -33,6 +33,7 @@ from langchain_core.tracers.langchain import LangChainTracer
 from langchain_core.tracers.schemas import Run
 
 from langchain_emafusion.privacy.policy import PrivacyPolicy
+from langchain_emafusion.privacy.redaction import map_json_strings
 
 if TYPE_CHECKING:
     from langsmith import Client
@@ -170,27 +171,12 @@ def redact_trace_payload(payload: dict[str, Any], policy: PrivacyPolicy) -> dict
     """
     texts: list[str] = []
 
-    def collect(value: Any) -> None:
-        if isinstance(value, str):
-            texts.append(value)
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                collect(item)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                collect(item)
+    def collect(text: str) -> str:
+        texts.append(text)
+        return text
 
-    collect(payload)
+    map_json_strings(payload, collect)
     redacted = iter(policy.redactor().redact_many(texts))
-
-    def rebuild(value: Any) -> Any:
-        if isinstance(value, str):
-            return next(redacted)
-        if isinstance(value, Mapping):
-            return {key: rebuild(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return [rebuild(item) for item in value]
-        return value
-
-    result: dict[str, Any] = rebuild(payload)
+    # The same walk in the same order: each string gets its redacted copy.
+    result: dict[str, Any] = map_json_strings(payload, lambda _: next(redacted))
     return result

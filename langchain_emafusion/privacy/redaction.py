@@ -30,7 +30,7 @@ from langchain_emafusion.privacy.detectors import Detection, SensitivityDetector
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
-__all__ = ["Redactor", "StreamRestorer", "iter_restored"]
+__all__ = ["Redactor", "StreamRestorer", "iter_restored", "map_json_strings"]
 
 # Values shorter than this are only replaced where the detector finds them, not wherever the string recurs,
 # because a two-character custom id would otherwise punch holes into unrelated words.
@@ -311,13 +311,14 @@ def _walk_message(message: BaseMessage, visit: Callable[[str], None]) -> None:
     _rebuild_message(message, visit_and_keep)
 
 
-def _map_json_strings(value: Any, transform: Callable[[str], str]) -> Any:
+def map_json_strings(value: Any, transform: Callable[[str], str]) -> Any:
+    """A copy of a JSON-like value (mappings, lists, tuples as lists) with ``transform`` applied to every string."""
     if isinstance(value, str):
         return transform(value)
     if isinstance(value, Mapping):
-        return {key: _map_json_strings(item, transform) for key, item in value.items()}
+        return {key: map_json_strings(item, transform) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_map_json_strings(item, transform) for item in value]
+        return [map_json_strings(item, transform) for item in value]
     return value
 
 
@@ -328,7 +329,7 @@ def _map_arguments_json(arguments: Any, transform: Callable[[str], str]) -> Any:
         parsed = json.loads(arguments)
     except ValueError:
         return transform(arguments)
-    return json.dumps(_map_json_strings(parsed, transform), ensure_ascii=False)
+    return json.dumps(map_json_strings(parsed, transform), ensure_ascii=False)
 
 
 def _rebuild_message(message: BaseMessage, transform: Callable[[str], str]) -> BaseMessage:
@@ -352,7 +353,7 @@ def _rebuild_message(message: BaseMessage, transform: Callable[[str], str]) -> B
     tool_calls = getattr(message, "tool_calls", None)
     if tool_calls:
         update["tool_calls"] = [
-            {**call, "args": _map_json_strings(call["args"], transform)} for call in tool_calls
+            {**call, "args": map_json_strings(call["args"], transform)} for call in tool_calls
         ]
     raw_calls = message.additional_kwargs.get("tool_calls")
     if isinstance(raw_calls, list):
