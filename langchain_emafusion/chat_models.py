@@ -107,6 +107,18 @@ class FusionChatModel(PipelineChatModel):
         redacted or not, cost, outcome), never a value; read it back with
         ``langchain_emafusion.privacy.read_audit_log``.
 
+    Targets instead of knobs:
+        With a router trained by ``emafusion train``, name the accuracy you need or the mean cost you can pay,
+        and the knob is read off the router's calibration curve (the whole system's out-of-fold figures on its
+        training table; ``emafusion calibrate --policy DIR`` prints it):
+
+        .. code-block:: python
+
+            llm = FusionChatModel(pool="pool.yaml", router="policy/", target_accuracy=0.9)
+            llm.target          # CalibrationResult(knob=0.05, expected_accuracy=0.903, expected_cost_usd=...)
+            llm.invoke("...").response_metadata["fusion"]["target"]
+            # {'target': 'accuracy >= 0.9', 'met': True, 'quality_cost_tradeoff': 0.05, ...}
+
     Budgets and failures:
         ``max_cost_usd`` and ``max_latency_s`` (on the model or per call) leave out members whose expected cost
         or latency hint is above them, as first choice and as fallbacks; when nothing is left the call raises

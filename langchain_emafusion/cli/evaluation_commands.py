@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -212,8 +212,125 @@ def convert(
     )
 
 
+def calibrate(
+    policy: Annotated[
+        Path,
+        typer.Option("--policy", help="Folder written by `emafusion train`.", exists=True, file_okay=False),
+    ],
+    target_accuracy: Annotated[
+        float | None,
+        typer.Option(
+            "--target-accuracy", help="Pick the cheapest knob expected to reach this accuracy.", min=0, max=1
+        ),
+    ] = None,
+    max_mean_cost_usd: Annotated[
+        float | None,
+        typer.Option(
+            "--max-mean-cost-usd",
+            help="Pick the most accurate knob within this mean cost per request.",
+            min=0,
+        ),
+    ] = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes",
+            help="Replay the policy on this reference table instead of reading its out-of-fold curve.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the curve and the choice as JSON.")] = False,
+    embedding_cache: EmbeddingCacheOption = None,
+    no_embedding_cache: NoCacheOption = False,
+) -> None:
+    """Print the knob → expected accuracy and cost per 1,000 requests table of a trained policy; pick a target.
+
+    The curve is the one `emafusion train` saved: the whole system's out-of-fold figures on its training table.
+    With --outcomes the policy is replayed on that table instead (in sample if it is the training table).
+    """
+    from langchain_emafusion.routing.targets import choose_knob, load_calibration
+
+    console = Console(stderr=True)
+    if target_accuracy is not None and max_mean_cost_usd is not None:
+        console.print("[red]error:[/red] give at most one of --target-accuracy and --max-mean-cost-usd")
+        raise typer.Exit(code=2)
+    try:
+        if outcomes is None:
+            curve, source = load_calibration(policy)
+        else:
+            curve, source = _replayed_curve(policy, outcomes, _encoder(embedding_cache, no_embedding_cache))
+        choice = (
+            None
+            if target_accuracy is None and max_mean_cost_usd is None
+            else choose_knob(
+                curve, target_accuracy=target_accuracy, max_mean_cost_usd=max_mean_cost_usd, source=source
+            )
+        )
+    except (EmaFusionError, ValueError, FileNotFoundError) as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from error
+    if as_json:
+        from langchain_emafusion.routing.targets import curve_to_json
+
+        typer.echo(
+            json.dumps(
+                {
+                    "source": source,
+                    "curve": curve_to_json(curve),
+                    "choice": None if choice is None else choice.metadata(),
+                },
+                indent=2,
+            )
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"knob calibration: {source}", highlight=False)
+    for column in ("quality_cost_tradeoff", "expected accuracy", "$ per 1,000 requests", ""):
+        table.add_column(column)
+    for point in curve:
+        chosen = choice is not None and point.knob == choice.knob
+        table.add_row(
+            f"{point.knob:g}",
+            f"{point.accuracy:.4f}",
+            f"{1000 * point.mean_cost_usd:.4f}",
+            "<- chosen" if chosen else "",
+            style="bold" if chosen else None,
+        )
+    Console().print(table)
+    if choice is not None:
+        verdict = "met" if choice.met else "NOT met (closest setting shown)"
+        console.print(
+            f"target {choice.target}: {verdict}; quality_cost_tradeoff={choice.knob:g}, expected accuracy "
+            f"{choice.expected_accuracy:.4f}, ${1000 * choice.expected_cost_usd:.4f} per 1,000 requests",
+            highlight=False,
+        )
+
+
+def _replayed_curve(policy_dir: Path, outcomes: Path, encoder: PromptEncoder) -> tuple[list[Any], str]:
+    """The trained policy's accuracy and mean cost per knob, replayed on a reference table."""
+    from langchain_emafusion.evaluation.replay import replay
+    from langchain_emafusion.evaluation.table import read_outcomes
+    from langchain_emafusion.evaluation.training import load_cards, load_policy
+    from langchain_emafusion.routing.targets import CalibrationPoint
+
+    table = read_outcomes(outcomes)
+    policy, _ = load_policy(policy_dir, encoder=encoder, progress=True)
+    cards = load_cards(policy_dir)
+    if not set(table.models) <= {card.name for card in cards}:
+        raise ValueError(
+            f"the reference table's models {sorted(table.models)} are not all in the policy's "
+            f"{sorted(card.name for card in cards)}"
+        )
+    run = replay(policy, table, [c for c in cards if c.name in table.models], settings=policy.settings())
+    curve = [CalibrationPoint(s.setting, s.accuracy, s.mean_cost_usd) for s in run.settings]
+    return curve, f"replay of the policy on {outcomes.name} ({table.n_prompts} prompts)"
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``train``, ``eval`` and ``convert`` commands to a Typer app."""
+    """Add the ``train``, ``eval``, ``calibrate`` and ``convert`` commands to a Typer app."""
     app.command("train")(train)
     app.command("eval")(evaluate)
+    app.command("calibrate")(calibrate)
     app.command("convert")(convert)

@@ -32,10 +32,13 @@ from langchain_emafusion.fusion.model import TIER2_FILE
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE
 from langchain_emafusion.routing.encoder import PromptEncoder
+from langchain_emafusion.routing.targets import MANIFEST_FILE, curve_to_json
+from langchain_emafusion.tier1.calibration import sweep_predictions
 from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 from langchain_emafusion.tier1.policy import Tier1Policy
 from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
 from langchain_emafusion.tier1.router_choice import RouterChoice, choose_router
+from langchain_emafusion.tier1.selector import KNOB_SETTINGS
 
 if TYPE_CHECKING:
     from langchain_emafusion.fusion.training import OutOfFold
@@ -57,7 +60,6 @@ POLICY_NAME = "emafusion"
 TIER1_POLICY_NAME = "tier1"
 """The name under which the trained policy is reported."""
 
-MANIFEST_FILE = "manifest.json"
 TRAIN_TABLE_FILE = "train_outcomes.jsonl"
 ROUTER_FILE = PREDICTOR_CONFIG_FILE
 _FORMAT = "emafusion-policy"
@@ -126,6 +128,7 @@ def train_policy(
         model.save(destination)
         tier2_info = {"file": TIER2_FILE, "strategies": model.strategies, "info": model.info}
     router = Tier1Policy(predictor)
+    calibration = _calibration(table, out_of_fold, cards, tier2_info)
     table_copy = destination / TRAIN_TABLE_FILE
     if source.suffix == ".gz":
         write_outcomes(table, table_copy)  # the saved copy is plain JSONL, as its name says
@@ -148,6 +151,7 @@ def train_policy(
             "tier1": round(tier1_s, 2),
             "tier2": None if tier2_info is None else tier2_info["info"]["train_s"],
         },
+        "calibration": calibration,
         "cards": cards_to_json(cards),
         "train_table": {
             "file": TRAIN_TABLE_FILE,
@@ -192,6 +196,32 @@ def _choose_router(
         seed=training.seed,
     )
     return choice, dataclasses.replace(network, quality=choice.out_of_fold_quality)
+
+
+def _calibration(
+    table: OutcomeTable, out_of_fold: OutOfFold, cards: Sequence[ModelCard], tier2_info: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The served system's out-of-fold knob curve, read by ``FusionChatModel(target_accuracy=...)``.
+
+    With tier 2 it is the strategy replay's (each prompt routed by fold predictors and judged by a fold judge,
+    with the strategy the table chose for its task and knob); without, tier 1's choice from the out-of-fold
+    predictions on every training prompt.
+    """
+    if tier2_info is not None:
+        info = tier2_info["info"]
+        return {
+            "source": f"out-of-fold replay of {info['strategy_prompts']} training prompts (tier 1 and tier 2)",
+            "n_prompts": info["strategy_prompts"],
+            "curve": info["out_of_fold_curve"],
+        }
+    curve = sweep_predictions(
+        out_of_fold.quality, out_of_fold.output_tokens, table.models, table, cards, knobs=KNOB_SETTINGS
+    )
+    return {
+        "source": f"out-of-fold tier-1 choice on {table.n_prompts} training prompts",
+        "n_prompts": table.n_prompts,
+        "curve": curve_to_json(curve),
+    }
 
 
 def _read_manifest(policy_dir: Path) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from langchain_emafusion.fusion.model import ALL_TASKS, Tier2Model
 from langchain_emafusion.fusion.policy import FusionPolicy
 from langchain_emafusion.fusion.signals import SIGNAL_NAMES, response_signals
 from langchain_emafusion.fusion.strategies import available_strategies, get_strategy
+from langchain_emafusion.routing.targets import CalibrationPoint, curve_to_json
 from langchain_emafusion.tier1.features import PromptFeaturizer
 from langchain_emafusion.tier1.policy import Tier1Policy
 from langchain_emafusion.tier1.predictor import Tier1Predictor, TrainingConfig
@@ -358,6 +359,9 @@ def fit_tier2(
         and (name == "single" or (informative and enough_prompts))
     ]
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    # What each strategy scored and cost per prompt and knob: the served system's out-of-fold calibration curve.
+    scored: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    billed: dict[str, list[np.ndarray]] = {name: [] for name in names}
     bar = tqdm(
         total=sum(1 for ps in sample_folds if ps) * len(names),
         desc="tier 2: strategy replay",
@@ -389,6 +393,8 @@ def fit_tier2(
                     axis=1,
                 )  # (prompts of this fold, knobs)
             )
+            scored[name].append(np.stack([s.correct for s in run.settings], axis=1))
+            billed[name].append(np.stack([s.cost_usd for s in run.settings], axis=1))
     bar.close()
     utility = {name: np.concatenate(values) for name, values in parts.items()}
     placeholder = Tier2Model(judge, knob_values, everything_single, answers_expected, cfg.max_calls)
@@ -401,6 +407,12 @@ def fit_tier2(
         if len(members) >= cfg.min_task_prompts:
             groups[label] = members
     strategies = {group: _best_row(utility, rows, len(knob_values)) for group, rows in groups.items()}
+    curve = _served_curve(
+        {name: np.concatenate(values) for name, values in scored.items()},
+        {name: np.concatenate(values) for name, values in billed.items()},
+        [strategies.get(task or ALL_TASKS, strategies[ALL_TASKS]) for task in tasks],
+        knob_values,
+    )
     info: dict[str, Any] = {
         "folds": cfg.folds,
         "fold_members": cfg.fold_members,
@@ -417,11 +429,27 @@ def fit_tier2(
             else "replayed"
         ),
         "selection_skill": round(judge.selection_skill, 4),
+        "out_of_fold_curve": curve_to_json(curve),
         "training_utility": {
             name: [round(float(v), 5) for v in values.mean(axis=0)] for name, values in utility.items()
         },
     }
     return Tier2Model(judge, knob_values, strategies, answers_expected, cfg.max_calls, info)
+
+
+def _served_curve(
+    scored: dict[str, np.ndarray],
+    billed: dict[str, np.ndarray],
+    rows: Sequence[Sequence[str]],
+    knobs: Sequence[float],
+) -> list[CalibrationPoint]:
+    """Per knob, the accuracy and mean cost of the strategy each prompt's task row chose there."""
+    points = []
+    for k, knob in enumerate(knobs):
+        correct = [scored[row[k]][i, k] for i, row in enumerate(rows)]
+        cost = [billed[row[k]][i, k] for i, row in enumerate(rows)]
+        points.append(CalibrationPoint(float(knob), float(np.mean(correct)), float(np.mean(cost))))
+    return points
 
 
 def _best_row(utility: dict[str, np.ndarray], rows: np.ndarray, n_knobs: int) -> list[str]:

@@ -7,6 +7,7 @@ and neither depends on the graph.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.privacy.policy import PrivacyPolicy
 from langchain_emafusion.routing.base import Router
 from langchain_emafusion.routing.registry import check_router, get_router
+from langchain_emafusion.routing.targets import CalibrationResult, choose_knob
 
 __all__ = ["PipelineChatModel"]
 
@@ -84,6 +86,17 @@ class PipelineChatModel(BaseChatModel):
     quality_cost_tradeoff: float | None = Field(default=None, ge=0)
     """Learned routers' knob (0: best predicted quality; larger: cheaper); None: the router's default."""
 
+    target_accuracy: float | None = Field(default=None, ge=0, le=1)
+    """Instead of a knob: the cheapest knob whose expected accuracy reaches this, read off the trained router's
+    calibration curve (its out-of-fold figures on the training table; ``emafusion calibrate`` prints it). The
+    choice and its expected figures are in ``response_metadata["fusion"]["target"]``. Needs a router written by
+    ``emafusion train``; excludes ``quality_cost_tradeoff`` and ``max_mean_cost_usd``."""
+
+    max_mean_cost_usd: float | None = Field(default=None, ge=0)
+    """Instead of a knob: the most accurate knob whose expected mean cost per request (US$) stays within this,
+    read off the trained router's calibration curve like ``target_accuracy`` (which it excludes). Unlike
+    ``max_cost_usd`` it caps the average, not each call."""
+
     max_cost_usd: float | None = Field(default=None, ge=0)
     """Hard cap on one member call's expected cost in US$; members above it are never called, fallbacks
     included. None: no cap."""
@@ -93,6 +106,7 @@ class PipelineChatModel(BaseChatModel):
 
     _pool: ModelPool | None = PrivateAttr(default=None)
     _router: Router | None = PrivateAttr(default=None)
+    _target: tuple[tuple[float | None, float | None], CalibrationResult] | None = PrivateAttr(default=None)
 
     def __init__(self, **kwargs: Any) -> None:
         # A pool file and a privacy mapping are converted here rather than in validators: pydantic would wrap
@@ -105,6 +119,18 @@ class PipelineChatModel(BaseChatModel):
         elif isinstance(privacy, Mapping):
             kwargs["privacy"] = PrivacyPolicy.from_config(privacy)
         super().__init__(**kwargs)
+        # Checked here, not in a validator, so the typed errors reach the caller unwrapped; reading the curve
+        # touches only the policy's manifest.
+        targets = [
+            n
+            for n in ("target_accuracy", "max_mean_cost_usd", "quality_cost_tradeoff")
+            if getattr(self, n) is not None
+        ]
+        if len(targets) > 1 and targets != ["quality_cost_tradeoff"]:
+            raise InvalidInputError(
+                f"give at most one of target_accuracy, max_mean_cost_usd and quality_cost_tradeoff; got {', '.join(targets)}"
+            )
+        _ = self.target
 
     @field_validator("router", mode="before")
     @classmethod
@@ -136,6 +162,40 @@ class PipelineChatModel(BaseChatModel):
         if self._router is None:
             self._router = get_router(self.router)
         return self._router
+
+    @property
+    def target(self) -> CalibrationResult | None:
+        """The knob chosen for ``target_accuracy`` or ``max_mean_cost_usd`` (None without a target).
+
+        Read once per target off the router's calibration curve; a target no setting meets gets the closest
+        setting, ``met=False`` and a warning.
+
+        Raises:
+            InvalidInputError: The router has no calibration curve (not trained by ``emafusion train``).
+        """
+        key = (self.target_accuracy, self.max_mean_cost_usd)
+        if key == (None, None):
+            return None
+        if self._target is None or self._target[0] != key:
+            calibration = self.resolved_router.calibration()
+            if calibration is None:
+                raise InvalidInputError(
+                    "target_accuracy and max_mean_cost_usd need a router trained by `emafusion train` (its "
+                    f"folder holds the knob's out-of-fold calibration); router {str(self.router)!r} has none: "
+                    "set quality_cost_tradeoff instead"
+                )
+            curve, source = calibration
+            choice = choose_knob(curve, target_accuracy=key[0], max_mean_cost_usd=key[1], source=source)
+            if not choice.met:
+                warnings.warn(
+                    f"no knob setting meets the target {choice.target} on the router's calibration curve; "
+                    f"using the closest (knob {choice.knob:g}: expected accuracy "
+                    f"{choice.expected_accuracy:.3f}, mean cost ${choice.expected_cost_usd:.3g})",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            self._target = (key, choice)
+        return self._target[1]
 
     # --- LangChain plumbing -------------------------------------------------------------------------------
     @property

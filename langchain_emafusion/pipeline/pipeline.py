@@ -32,6 +32,7 @@ from langchain_emafusion.pipeline.tier2 import Tier2Run
 from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.privacy.policy import PrivacyPolicy
 from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, eligible_cards
+from langchain_emafusion.routing.targets import CalibrationResult
 
 __all__ = ["FusionPipeline", "PipelineSettings", "ROUTING_OPTIONS", "STRUCTURED_MARKER"]
 
@@ -123,6 +124,9 @@ class PipelineSettings(Protocol):
     max_latency_s: float | None
 
     @property
+    def target(self) -> CalibrationResult | None: ...  # noqa: D102
+
+    @property
     def resolved_pool(self) -> ModelPool: ...  # noqa: D102
 
     @property
@@ -177,6 +181,8 @@ class FusionPipeline:
         options: dict[str, float | None] = {}
         for name in ROUTING_OPTIONS:
             value = kwargs.pop(name, getattr(self.settings, name))
+            if name == "quality_cost_tradeoff" and value is None and self.settings.target is not None:
+                value = self.settings.target.knob
             # `not value >= 0` also rejects NaN.
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0
@@ -293,7 +299,7 @@ class FusionPipeline:
                 _routing_thread(), self._decide_private, routing, privacy, direct["model"]
             )
         request_id = str(run_manager.run_id) if run_manager is not None else str(uuid.uuid4())
-        return FusionRequest(
+        request = FusionRequest(
             decision,
             routing,
             privacy,
@@ -303,6 +309,10 @@ class FusionPipeline:
             direct["tool_choice"],
             direct["strict"],
         )
+        target = self.settings.target
+        if target is not None and kwargs.get("quality_cost_tradeoff") is None:
+            request.fusion["target"] = target.metadata()
+        return request
 
     def _caller(self, request: FusionRequest, run_manager: _RunManager, sync_members: bool) -> MemberCaller:
         settings = self.settings

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from langchain_emafusion.errors import NoEligibleModelError
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.pool.pool import ModelPool
+from langchain_emafusion.routing.targets import CalibrationPoint
 
 __all__ = [
     "RoutingRequest",
@@ -93,6 +94,17 @@ class Router(ABC):
     """
 
     name: str = "router"
+
+    def calibration(self) -> tuple[list[CalibrationPoint], str] | None:
+        """The knob's calibration curve and where it comes from, or None when the router has none.
+
+        ``FusionChatModel(target_accuracy=...)`` reads its knob off this curve; routers trained by
+        ``emafusion train`` carry one (the whole system's out-of-fold figures on the training table).
+
+        Raises:
+            InvalidInputError: The router has a policy folder whose curve is missing or malformed.
+        """
+        return None
 
     @abstractmethod
     def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:

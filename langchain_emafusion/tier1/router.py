@@ -11,6 +11,7 @@ import numpy as np
 from langchain_emafusion.fusion.model import TIER2_FILE, Tier2Model
 from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, eligible_cards
+from langchain_emafusion.routing.targets import MANIFEST_FILE, CalibrationPoint, load_calibration
 from langchain_emafusion.tier1.predictor import CONFIG_FILE, PredictorFileError, Tier1Predictor
 from langchain_emafusion.tier1.selector import SelectionCaps, select_models
 
@@ -90,6 +91,16 @@ class Tier1Router(Router):
                         self._tier2 = Tier2Model.load(self.path)
                     self._tier2_loaded = True
         return self._tier2
+
+    def calibration(self) -> tuple[list[CalibrationPoint], str] | None:
+        """The policy folder's out-of-fold knob curve (written by ``emafusion train``); None without a folder.
+
+        Raises:
+            InvalidInputError: The folder's policy was trained before curves were saved, or is malformed.
+        """
+        if self.path is None or not (self.path / MANIFEST_FILE).is_file():
+            return None
+        return load_calibration(self.path)
 
     def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
         """Predict every eligible member's quality for this prompt and rank them under the knob and caps."""
