@@ -12,6 +12,7 @@ The same steps from a shell:
     emafusion convert llmrouter --split train --out train.jsonl
     emafusion train --outcomes train.jsonl --out policy/
     emafusion eval --outcomes test.jsonl --policy policy/ --report report.json --plot frontier.png [--baselines]
+    emafusion calibrate --policy policy/ --target-accuracy 0.6     # knob -> expected accuracy, $ per 1,000
 
 Reading the plot (x: mean $ per prompt, log scale; y: accuracy on the test slice): each dot is one model used
 alone (the starred one is the most accurate), the cross is the oracle (the cheapest right model for every
@@ -30,7 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from langchain_emafusion.evaluation import write_outcomes
+from langchain_emafusion import FusionChatModel
+from langchain_emafusion.evaluation import read_outcomes, write_outcomes
 from langchain_emafusion.evaluation.converters import convert_llmrouter, default_shared_dir
 from langchain_emafusion.evaluation.evaluate import evaluate_policy_dir
 from langchain_emafusion.evaluation.plot import plot_report
@@ -97,7 +99,22 @@ def main(out_dir: str | Path | None = None) -> dict[str, Any]:
             f"{fmt(figures['cost_ratio_to_best_single_accuracy'], 3):>12}{fmt(figures['auc_normalized']):>8}"
         )
     print(f"plot: {plot}")
-    return {"out": out, "manifest": manifest, "report": report, "plot": Path(plot)}
+
+    # 5. Targets instead of knobs (`emafusion calibrate --policy policy/ --target-accuracy X` prints the table):
+    #    the cheapest knob expected to reach the best single model's training accuracy, read off the curve
+    #    `emafusion train` saved (the whole system's out-of-fold figures on the training table). Nothing is
+    #    loaded but the manifest; the same model routes a pool of these members live.
+    goal = float(read_outcomes(train_path).scores.mean(axis=0).max())
+    llm = FusionChatModel(router=out / "policy", target_accuracy=goal)
+    target = llm.target
+    assert target is not None
+    tested = next(p for p in report["policies"]["emafusion"]["frontier"] if p["setting"] == target.knob)
+    print(
+        f"target accuracy >= {goal:.4f}: knob {target.knob:g}, expected {target.expected_accuracy:.4f} at "
+        f"${target.expected_cost_usd:.2e}/prompt ({'met' if target.met else 'not met'} on the curve); "
+        f"on the test slice {tested['accuracy']:.4f} at ${tested['cost_usd']:.2e}/prompt"
+    )
+    return {"out": out, "manifest": manifest, "report": report, "plot": Path(plot), "target": target}
 
 
 if __name__ == "__main__":

@@ -41,6 +41,25 @@ def test_drop_in_agent() -> None:
     assert result["chat"].text.strip()
 
 
+@pytest.mark.local_model
+def test_fusion_middleware() -> None:
+    result = runpy.run_path(str(COOKBOOK / "fusion_middleware.py"))["main"]()
+    routed, fallback = result["routed"]["messages"], result["fallback"]["messages"]
+    for messages in (routed, fallback):
+        assert [m.type for m in messages] == ["human", "ai", "tool"]
+        call = messages[1].tool_calls[0]
+        assert (call["name"], call["args"]) == ("order_status", {"order_id": "A-1042"})
+        assert messages[2].text == "shipped on 3 March, arriving Friday"
+    # Routed: the agent's step went to the embedded tool-capable member; the agent's own model was never called.
+    fusion = routed[1].response_metadata["fusion"]
+    assert fusion["candidates"] == ["qwen2.5-coder-0.5b"] and fusion["models"] == ["qwen2.5-coder-0.5b"]
+    assert result["own_calls"] == 0
+    # Fallback: no tool-capable member, so the agent's own model answered, and the answer says why.
+    assert "fusion" not in fallback[1].response_metadata
+    assert fallback[1].response_metadata["fusion_fallback"]["error_type"] == "NoEligibleModelError"
+    assert result["fallback_own_calls"] == 1
+
+
 def test_tracing_shows_each_member_call_with_score_cost_and_reason() -> None:
     result = runpy.run_path(str(COOKBOOK / "tracing.py"))["main"]()
     trace = result["trace"]
@@ -70,6 +89,10 @@ def test_train_on_your_outcomes_writes_report_and_plot(tmp_path: Path, shared_di
     frontier = report["policies"]["emafusion"]["frontier"]
     assert len(frontier) >= 10 and all(0 <= p["accuracy"] <= 1 for p in frontier)
     assert 0 < report["policies"]["emafusion"]["auc_normalized"] <= 1
+    # The target was read off the saved out-of-fold curve: one of the replayed knob settings.
+    target = result["target"]
+    assert target.target.startswith("accuracy >= ") and target.knob in [p["setting"] for p in frontier]
+    assert "out-of-fold" in target.source
 
 
 def test_add_a_model_routes_to_the_onboarded_member_and_leaves_the_others_alone() -> None:
