@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         PoolConfigError,
         UnknownRouterError,
     )
+    from langchain_emafusion.middleware import FusionMiddleware
     from langchain_emafusion.pool.card import Capabilities, ModelCard
     from langchain_emafusion.pool.llamacpp import ChatGGUF
     from langchain_emafusion.pool.pool import ModelPool
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "FusionChatModel": "langchain_emafusion.chat_models",
+    "FusionMiddleware": "langchain_emafusion.middleware",
     "ChatGGUF": "langchain_emafusion.pool.llamacpp",
     "ModelCard": "langchain_emafusion.pool.card",
     "ModelPool": "langchain_emafusion.pool.pool",
@@ -56,6 +58,7 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 
 __all__ = [
     "FusionChatModel",
+    "FusionMiddleware",
     "ChatGGUF",
     "ModelCard",
     "ModelPool",

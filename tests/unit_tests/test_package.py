@@ -8,6 +8,7 @@ import langchain_emafusion
 
 EXPECTED_ALL = {
     "FusionChatModel",
+    "FusionMiddleware",
     "ChatGGUF",
     "ModelCard",
     "ModelPool",
