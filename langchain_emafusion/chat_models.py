@@ -105,7 +105,10 @@ class FusionChatModel(PipelineChatModel):
 
         ``audit_log`` gets one JSON line per member call (request id, member, private flag, kinds detected,
         redacted or not, cost, outcome), never a value; read it back with
-        ``langchain_emafusion.privacy.read_audit_log``.
+        ``langchain_emafusion.privacy.read_audit_log``. It also gets one request record per routed request,
+        the savings ledger's: its cost, the members that answered, and what each pool member alone would have
+        cost with its predicted quality; ``ledger_baseline`` names the member to compare with (default: the
+        pool's best single member). ``emafusion ledger audit.jsonl`` sums them per day.
 
     Targets instead of knobs:
         With a router trained by ``emafusion train``, name the accuracy you need or the mean cost you can pay,

@@ -32,6 +32,14 @@ def chat(
         str, typer.Option(help="Registered router name or a folder written by `emafusion train`.")
     ] = "auto",
     max_tokens: Annotated[int, typer.Option(help="Most tokens in the answer.", min=1)] = 128,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-log",
+            help="Append the member calls and the request's ledger record to this JSONL file (see `ledger`).",
+            dir_okay=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer and metadata as JSON.")] = False,
 ) -> None:
     """Answer PROMPT on the pool and show the routing decision (models, cost, latency)."""
@@ -41,7 +49,7 @@ def chat(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            llm = FusionChatModel(pool=pool, router=router, max_tokens=max_tokens)
+            llm = FusionChatModel(pool=pool, router=router, max_tokens=max_tokens, audit_log=audit_log)
             message = llm.invoke(prompt)
         for warning in caught:
             console.print(f"[yellow]warning:[/yellow] {warning.message}")
@@ -92,6 +100,9 @@ def _register_optional_commands() -> None:
     from langchain_emafusion.cli.synthesis_commands import register as register_synthesis  # issue 7
 
     register_synthesis(app)
+    from langchain_emafusion.cli.ledger_commands import register as register_ledger  # emafusion ledger
+
+    register_ledger(app)
 
 
 _register_optional_commands()

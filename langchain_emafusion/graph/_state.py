@@ -39,6 +39,8 @@ class FusionState(TypedDict):
     """Per-request call options: ``max_cost_usd``, ``max_latency_s``, ``quality_cost_tradeoff`` (for the whole
     request) and member options such as ``max_tokens`` or ``temperature``."""
     started_at: NotRequired[float]
+    ledger_id: NotRequired[str]
+    """The request's id in the audit log's ledger records (``parent_id`` of each of its calls)."""
     private_only: NotRequired[bool]
     """The request is sensitive under privacy mode ``private_only``: every call of the graph stays private."""
     subtasks: NotRequired[list[dict[str, Any]]]
@@ -70,6 +72,7 @@ class SubtaskInput(TypedDict):
     inputs: list[SubtaskResult]
     options: dict[str, Any]
     started_at: float
+    ledger_id: str | None
     private_only: bool
     spent_usd: float
     pending_weight: float

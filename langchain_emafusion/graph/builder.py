@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,7 @@ from langchain_emafusion.graph.errors import InvalidDecompositionError, RequestB
 from langchain_emafusion.graph.rule import looks_multi_task, task_clauses
 from langchain_emafusion.graph.subtask import PlannedSubtask
 from langchain_emafusion.pipeline.chat_model import PipelineChatModel
+from langchain_emafusion.pipeline.ledger import LEDGER_METADATA_KEY
 from langchain_emafusion.pipeline.privacy import RequestPrivacy
 from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.routing.base import Router
@@ -170,6 +172,8 @@ class _FusionNodes:
                     "the request contains sensitive data and privacy mode is 'private_only', so only private "
                     "members may serve its subtasks, and the pool has none; add a private=True member"
                 )
+            if self.llm.audit_log is not None:
+                _ = self.llm.ledger_reference  # chosen over the whole pool; the copy keeps it
             self._private_llm = self.llm.model_copy(update={"pool": ModelPool(cards, privacy=pool.privacy)})
         return self._private_llm
 
@@ -181,10 +185,14 @@ class _FusionNodes:
         stream: bool,
         tags: list[str],
         private_only: bool,
+        ledger: dict[str, str | None],
     ) -> AIMessage:
-        """One fusion call; with ``stream``, its pieces also go to the graph's custom stream."""
+        """One fusion call; with ``stream``, its pieces also go to the graph's custom stream.
+
+        ``ledger``: the call's stage, subtask id and graph request id, for its audit-log request record.
+        """
         llm = self._private_only_llm() if private_only else self.llm
-        config = {"tags": tags}
+        config = {"tags": tags, "metadata": {LEDGER_METADATA_KEY: ledger}}
         if not stream:
             return llm.invoke(list(messages), config, **kwargs)
         write = get_stream_writer()
@@ -211,6 +219,7 @@ class _FusionNodes:
         if not request.strip():
             raise InvalidInputError("the last message holds no text to answer")
         started_at = time.time()
+        ledger_id = str(uuid.uuid4())
         private_only = RequestPrivacy(self.llm.privacy_policy, messages).private_only
         options = dict(state.get("options") or {})
         budget = self._budget(options)
@@ -229,7 +238,7 @@ class _FusionNodes:
         elif looks_multi_task(request):
             plan_info["source"] = "decomposer"
             try:
-                plan = self._decompose_with_model(request, budget, options, started_at, plan_info)
+                plan = self._decompose_with_model(request, budget, options, started_at, plan_info, ledger_id)
             except (InvalidDecompositionError, NoEligibleModelError, AllMembersFailedError) as exc:
                 plan_info["source"] = "fallback"
                 plan_info["error"] = f"{type(exc).__name__}: {exc}"
@@ -240,6 +249,7 @@ class _FusionNodes:
                 plan = single
         return {
             "started_at": started_at,
+            "ledger_id": ledger_id,
             "private_only": private_only,
             "subtasks": [subtask.model_dump() for subtask in plan.subtasks],
             "waves": plan.waves(),
@@ -254,6 +264,7 @@ class _FusionNodes:
         options: dict[str, Any],
         started_at: float,
         plan_info: dict[str, Any],
+        ledger_id: str,
     ) -> DecompositionPlan:
         caps = self._caps(
             budget,
@@ -294,7 +305,14 @@ class _FusionNodes:
             },
         }
         # The fusion model applies private_only itself here: this call carries the sensitive request.
-        message = self._ask(messages, kwargs, stream=False, tags=["emafusion-decompose"], private_only=False)
+        message = self._ask(
+            messages,
+            kwargs,
+            stream=False,
+            tags=["emafusion-decompose"],
+            private_only=False,
+            ledger={"stage": "decompose", "subtask_id": None, "parent_id": ledger_id},
+        )
         fusion = message.response_metadata.get("fusion", {})
         plan_info["calls"] = [{**call, "stage": "decompose"} for call in fusion.get("calls", [])]
         plan_info["privacy"] = fusion.get("privacy")
@@ -329,6 +347,7 @@ class _FusionNodes:
                         inputs=[by_id[d] for d in subtasks[subtask_id]["depends_on"]],
                         options=dict(state.get("options") or {}),
                         started_at=state["started_at"],
+                        ledger_id=state.get("ledger_id"),
                         private_only=state.get("private_only", False),
                         spent_usd=spent,
                         pending_weight=sum(weights) + (DIFFICULTY_WEIGHT["medium"] if merge_call else 0.0),
@@ -378,6 +397,7 @@ class _FusionNodes:
             stream=state["final"],
             tags=["emafusion-subtask"],
             private_only=state["private_only"],
+            ledger={"stage": "subtask", "subtask_id": subtask["id"], "parent_id": state.get("ledger_id")},
         )
         fusion = message.response_metadata.get("fusion", {})
         result = SubtaskResult(
@@ -446,6 +466,7 @@ class _FusionNodes:
                 stream=False,
                 tags=["emafusion-merge"],
                 private_only=state.get("private_only", False),
+                ledger={"stage": "merge", "subtask_id": None, "parent_id": state.get("ledger_id")},
             )
             answer = _text(message)
             missing = [i for i, r in enumerate(results, 1) if not part_survives(r["answer"], answer)]

@@ -23,6 +23,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_emafusion.errors import InvalidInputError
+from langchain_emafusion.pipeline.ledger import LedgerReference, resolve_ledger_reference
 from langchain_emafusion.pipeline.pipeline import STRUCTURED_MARKER, FusionPipeline
 from langchain_emafusion.pipeline.sync import iterate_sync, run_sync
 from langchain_emafusion.pool.embedded import default_embedded_pool
@@ -81,7 +82,14 @@ class PipelineChatModel(BaseChatModel):
 
     audit_log: str | Path | None = None
     """A JSONL file that gets one line per member call (ids, member, kinds detected, redacted or not, cost,
-    outcome; never a value); None writes no log."""
+    outcome; never a value) and one per routed request (the savings ledger's record: cost, members, predicted
+    quality and each member's counterfactual cost); None writes no log."""
+
+    ledger_baseline: str | None = None
+    """The pool member the savings ledger compares each request with: the audit log's request records (one per
+    routed request) hold what it would have cost and its predicted quality (``emafusion ledger`` sums them).
+    None: the pool's best single member (best mean quality on a trained router's training table, else the
+    priciest member). Checked against the pool on the first request written to an audit log."""
 
     quality_cost_tradeoff: float | None = Field(default=None, ge=0)
     """Learned routers' knob (0: best predicted quality; larger: cheaper); None: the router's default."""
@@ -107,6 +115,7 @@ class PipelineChatModel(BaseChatModel):
     _pool: ModelPool | None = PrivateAttr(default=None)
     _router: Router | None = PrivateAttr(default=None)
     _target: tuple[tuple[float | None, float | None], CalibrationResult] | None = PrivateAttr(default=None)
+    _ledger: tuple[str | None, LedgerReference] | None = PrivateAttr(default=None)
 
     def __init__(self, **kwargs: Any) -> None:
         # A pool file and a privacy mapping are converted here rather than in validators: pydantic would wrap
@@ -196,6 +205,23 @@ class PipelineChatModel(BaseChatModel):
                 )
             self._target = (key, choice)
         return self._target[1]
+
+    @property
+    def ledger_reference(self) -> LedgerReference:
+        """The savings ledger's baseline and the members it prices, chosen on first use (see ``ledger_baseline``).
+
+        A copy of the model (``model_copy``) keeps the choice, so the fusion graph's private-only copy, whose pool
+        holds only private members, still prices the whole pool.
+
+        Raises:
+            InvalidInputError: ``ledger_baseline`` names no member of the pool.
+        """
+        if self._ledger is None or self._ledger[0] != self.ledger_baseline:
+            reference = resolve_ledger_reference(
+                self.resolved_pool, self.resolved_router, self.ledger_baseline
+            )
+            self._ledger = (self.ledger_baseline, reference)
+        return self._ledger[1]
 
     # --- LangChain plumbing -------------------------------------------------------------------------------
     @property

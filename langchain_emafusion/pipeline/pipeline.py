@@ -15,7 +15,7 @@ import contextlib
 import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +24,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from langchain_emafusion.errors import InvalidInputError, NoEligibleModelError
+from langchain_emafusion.pipeline.ledger import LedgerReference, LedgerWriter, ledger_context
 from langchain_emafusion.pipeline.member import MemberCaller, child_callbacks
 from langchain_emafusion.pipeline.messages import answer_chunks, check_messages, estimate_tokens, message_text
 from langchain_emafusion.pipeline.privacy import RequestPrivacy
@@ -128,6 +129,9 @@ class PipelineSettings(Protocol):
 
     @property
     def resolved_pool(self) -> ModelPool: ...  # noqa: D102
+
+    @property
+    def ledger_reference(self) -> LedgerReference: ...  # noqa: D102
 
     @property
     def resolved_router(self) -> Router: ...  # noqa: D102
@@ -243,6 +247,9 @@ class FusionPipeline:
         with _routing_blas_limit():
             routing, member_kwargs, direct = self.prepare(messages, stop, kwargs)
             decision = self.decide(routing, None, direct["model"])
+            if self.settings.audit_log is not None:
+                # The savings ledger's baseline, chosen on first use (it may read the router's predictor).
+                _ = self.settings.ledger_reference
         return decision, routing, member_kwargs, direct
 
     def _decide_private(
@@ -325,6 +332,13 @@ class FusionPipeline:
             sync_members=sync_members,
         )
 
+    def _ledger(self, request: FusionRequest, caller: MemberCaller, run_manager: _RunManager) -> LedgerWriter:
+        """The request's ledger record (written when it ends; see :mod:`~langchain_emafusion.pipeline.ledger`)."""
+        context = ledger_context(run_manager)
+        request.subtask_id = context.subtask_id
+        reference = self.settings.ledger_reference if caller.audit is not None else None
+        return LedgerWriter(caller.audit, request, reference, context)
+
     def _tier2(self, request: FusionRequest, caller: MemberCaller) -> Tier2Run | None:
         """Tier 2's run when the router chose a multi-member strategy, else None (one member, fallbacks)."""
         if request.decision.strategy == "single" or request.tools:
@@ -350,6 +364,16 @@ class FusionPipeline:
         """
         request = await self.aroute(messages, stop, kwargs, run_manager)
         caller = self._caller(request, run_manager, sync_members)
+        ledger = self._ledger(request, caller, run_manager)
+        try:
+            result = await self._answer(request, caller)
+        except Exception as exc:
+            await ledger.write(exc)
+            raise
+        await ledger.write()
+        return result
+
+    async def _answer(self, request: FusionRequest, caller: MemberCaller) -> ChatResult:
         fused = self._tier2(request, caller)
         if fused is not None:
             request.fusion["streamed"] = False
@@ -375,6 +399,19 @@ class FusionPipeline:
         """Stream one request: the member's tokens as it writes them; tier 2's chosen answer once chosen."""
         request = await self.aroute(messages, stop, kwargs, run_manager)
         caller = self._caller(request, run_manager, sync_members)
+        ledger = self._ledger(request, caller, run_manager)
+        try:
+            async with contextlib.aclosing(self._stream_answer(request, caller, ledger)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        except Exception as exc:
+            await ledger.write(exc)
+            raise
+
+    async def _stream_answer(
+        self, request: FusionRequest, caller: MemberCaller, ledger: LedgerWriter
+    ) -> AsyncGenerator[ChatGenerationChunk, None]:
+        # The ledger record is written before the last chunk, so a caller that stops there still gets it.
         fused = self._tier2(request, caller)
         if fused is not None:
             # The final answer is known only once the strategy has chosen it; then it is streamed.
@@ -382,7 +419,9 @@ class FusionPipeline:
             request.fusion["streamed"] = "after the strategy chose the answer"
             for chunk in answer_chunks(message):
                 yield chunk
-            yield self._final_chunk(request, message.response_metadata.get("finish_reason"))
+            final = self._final_chunk(request, message.response_metadata.get("finish_reason"))
+            await ledger.write()
+            yield final
             return
         pool = self.settings.resolved_pool
         for name in request.decision.models:
@@ -397,7 +436,9 @@ class FusionPipeline:
                 continue
             gathered = caller.gathered[name]
             request.fusion["streamed"] = "as the member wrote it"
-            yield self._final_chunk(request, gathered.response_metadata.get("finish_reason"))
+            final = self._final_chunk(request, gathered.response_metadata.get("finish_reason"))
+            await ledger.write()
+            yield final
             return
         raise request.all_failed()
 

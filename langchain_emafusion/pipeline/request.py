@@ -40,6 +40,8 @@ class FusionRequest:
         self.routing = routing
         self.privacy = privacy
         self.request_id = request_id
+        self.subtask_id: str | None = None
+        """The fusion graph's subtask this request answers (in its audit records), if any."""
         self.member_kwargs = member_kwargs
         self.tools = tools
         self.tool_choice = tool_choice
@@ -99,7 +101,7 @@ class FusionRequest:
     def _audit_fields(self, card: ModelCard, **outcome: Any) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
-            "subtask_id": None,
+            "subtask_id": self.subtask_id,
             "model": card.name,
             **self.privacy.audit_fields(card),
             **outcome,

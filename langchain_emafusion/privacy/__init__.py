@@ -5,14 +5,21 @@
   (``health``), and user-defined patterns and keywords;
 - :class:`Redactor` replaces them with stable per-request placeholders and restores the model's answer;
 - :class:`PrivacyPolicy` holds the configuration and the mode (``redact``, ``private_only``, ``allow``);
-- :class:`AuditLog` writes one JSON line per member call, never the values themselves.
+- :class:`AuditLog` writes one JSON line per member call (and one per routed request, the savings ledger's
+  :class:`RequestRecord`), never the values themselves.
 
 Recall/precision on presidio-evaluator templates filled by Faker: ``python benchmarks/privacy_ner.py``;
 regression figures on the bundled, self-written set: ``python benchmarks/privacy.py``. Importing this package
 loads neither phonenumbers, spaCy nor LangChain messages; they are loaded on first use.
 """
 
-from langchain_emafusion.privacy.audit import AuditLog, AuditRecord, read_audit_log
+from langchain_emafusion.privacy.audit import (
+    AuditLog,
+    AuditRecord,
+    MemberEstimate,
+    RequestRecord,
+    read_audit_log,
+)
 from langchain_emafusion.privacy.detectors import (
     ADDRESS,
     BUILTIN_KINDS,
@@ -53,10 +60,12 @@ __all__ = [
     "AuditRecord",
     "Detection",
     "MemberAccess",
+    "MemberEstimate",
     "PrivacyConfigError",
     "PrivacyMode",
     "PrivacyPolicy",
     "Redactor",
+    "RequestRecord",
     "SensitivityDetector",
     "StreamRestorer",
     "iter_restored",

@@ -57,3 +57,9 @@ class AutoRouter(Router):
             decision = self._cheapest.route(request, pool)
             why = "auto: no member known to the shipped predictor"
         return decision.model_copy(update={"reason": f"{why}; {decision.reason}"})
+
+    def training_quality(self, pool: ModelPool) -> dict[str, float] | None:
+        """The shipped predictor's training-table means when it routes this pool; None when ``cheapest`` does."""
+        if not self.known_members() & set(pool.names):
+            return None
+        return self._learned.training_quality(pool)

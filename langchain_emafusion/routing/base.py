@@ -106,6 +106,16 @@ class Router(ABC):
         """
         return None
 
+    def training_quality(self, pool: ModelPool) -> dict[str, float] | None:
+        """Each member's mean recorded quality on the table the router was trained on, or None without one.
+
+        Only members of ``pool`` the router was trained on are named. The savings ledger
+        (``FusionChatModel(audit_log=...)``) takes the best of them as its default baseline; a router that also
+        puts ``predicted_quality`` and ``predicted_output_tokens`` (member → value) in its decision's
+        ``details`` has each request's counterfactuals priced and rated with them.
+        """
+        return None
+
     @abstractmethod
     def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
         """Return the members to call for ``request``, best first.

@@ -59,8 +59,7 @@ class DefaultPredictorRouter(Router):
         """Whether the shipped predictor has been loaded (after the first routed request)."""
         return self._router is not None
 
-    def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
-        """Rank the eligible members with the shipped predictor (loaded on the first call)."""
+    def _tier1(self) -> Router:
         if self._router is None:
             with self._lock:
                 if self._router is None:
@@ -69,5 +68,13 @@ class DefaultPredictorRouter(Router):
                     self._router = Tier1Router(
                         default_predictor_path(), quality_cost_tradeoff=self.quality_cost_tradeoff
                     )
-        decision = self._router.route(request, pool)
+        return self._router
+
+    def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
+        """Rank the eligible members with the shipped predictor (loaded on the first call)."""
+        decision = self._tier1().route(request, pool)
         return decision.model_copy(update={"router": self.name})
+
+    def training_quality(self, pool: ModelPool) -> dict[str, float] | None:
+        """Mean recorded scores on the shipped predictor's training table (loads the predictor)."""
+        return self._tier1().training_quality(pool)

@@ -102,6 +102,20 @@ class Tier1Router(Router):
             return None
         return load_calibration(self.path)
 
+    def training_quality(self, pool: ModelPool) -> dict[str, float] | None:
+        """The mean recorded score of each member on the training table (None when the predictor kept none)."""
+        predictor = self.predictor
+        scores = predictor.memory_scores
+        if scores is None:
+            return None
+        means: dict[str, float] = {}
+        for column, name in enumerate(predictor.models):
+            recorded = scores[:, column]
+            recorded = recorded[~np.isnan(recorded)]
+            if name in pool and recorded.size:
+                means[name] = float(recorded.mean())
+        return means or None
+
     def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
         """Predict every eligible member's quality for this prompt and rank them under the knob and caps."""
         eligible = eligible_cards(request, pool)
@@ -163,5 +177,21 @@ class Tier1Router(Router):
                 "utility": selection.utility,
                 "predicted_task": predictions.task(0),
                 "excluded": selection.excluded,
+                # Every pool member the predictor knows, eligible or not (the savings ledger's counterfactuals).
+                "predicted_quality": {
+                    c.name: round(float(predictions.quality[0, index[c.name]]), 6)
+                    for c in pool
+                    if c.name in index
+                },
+                "predicted_output_tokens": {
+                    c.name: round(
+                        float(
+                            np.minimum(predictions.output_tokens[0, index[c.name]], request.max_output_tokens)
+                        ),
+                        1,
+                    )
+                    for c in pool
+                    if c.name in index
+                },
             },
         )

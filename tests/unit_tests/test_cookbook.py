@@ -103,3 +103,15 @@ def test_add_a_model_routes_to_the_onboarded_member_and_leaves_the_others_alone(
     assert code_after["models"][0] == "coder" and "not in the predictor" not in code_after["reason"]
     assert math_before["models"][0] == math_after["models"][0] == "mathy"
     assert result["unchanged"] is True
+
+
+def test_savings_ledger() -> None:
+    result = runpy.run_path(str(COOKBOOK / "savings_ledger.py"))["main"]()
+    records, total = result["records"], result["total"]
+    assert len(records) == 4 and total.requests == 4
+    assert records[0].models == ("medium-api",) and records[0].failed == ("small-api",)
+    assert total.model_mix == {"small-api": 0.75, "medium-api": 0.25}
+    fusions = [a.response_metadata["fusion"] for a in result["answers"]]
+    streamed = result["streamed"][-1].response_metadata["fusion"]
+    assert total.spent_usd == pytest.approx(sum(f["cost_usd"] for f in fusions) + streamed["cost_usd"])
+    assert all(r.baseline == "large-api" for r in records) and total.saved_share > 0.5
