@@ -28,7 +28,9 @@ Paths, each swept over tier 1's ``KNOB_SETTINGS`` (the same knob for every call 
 - ``per-part``: tier 1 routes each part on its own (its recorded row), with a perfect split that costs nothing and
   no merge: the upper bound of decomposition.
 - ``decomposed (ideal split)``: ``per-part`` plus the decomposer call and the merge call (costs below).
-- ``decomposed (as built)``: what the package's graph would do. The cheap rule (``graph/rule.py``) is run on the
+- ``decomposed (as built)``: what the package's graph would do. A numbered task list under its header
+  (``graph/rule.py``'s ``listed_tasks``, the composites' own format) is split by its items with no decomposer
+  call. Otherwise the cheap clause rule is run on the
   composite: no split (``looks_multi_task`` false, or more than ``MAX_SUBTASKS`` task clauses) means the direct
   path at no extra cost; otherwise the decomposer is called (cost counted) and is constrained to exactly as many
   subtasks as the rule found clauses, or one. When that count differs from the number of parts, or the plan
@@ -82,7 +84,7 @@ from langchain_emafusion.evaluation.training import (  # noqa: E402
 )
 from langchain_emafusion.graph import builder  # noqa: E402
 from langchain_emafusion.graph.decomposition import MAX_SUBTASKS  # noqa: E402
-from langchain_emafusion.graph.rule import looks_multi_task, task_clauses  # noqa: E402
+from langchain_emafusion.graph.rule import listed_tasks, looks_multi_task, task_clauses  # noqa: E402
 from langchain_emafusion.pool.card import ModelCard  # noqa: E402
 from langchain_emafusion.pool.weights import cache_dir  # noqa: E402
 from langchain_emafusion.routing.encoder import PromptEncoder, default_embedding_cache_dir  # noqa: E402
@@ -277,17 +279,21 @@ def run_one(
     rule: list[dict[str, Any]] = []
     for text, g in zip(texts, groups, strict=True):
         multi = looks_multi_task(text)
-        clauses = len(task_clauses(text))
-        called = multi and clauses <= MAX_SUBTASKS
+        listed = listed_tasks(text)
+        clauses = len(listed) if listed is not None else len(task_clauses(text))
+        # A numbered task list under its header is split by its items, with no decomposer call.
+        called = listed is None and multi and clauses <= MAX_SUBTASKS
         d_in, d_out = decomposer_call(text, [test.prompts[i] for i in g])
-        truncated = d_out > DECOMPOSER_MAX_TOKENS
+        truncated = called and d_out > DECOMPOSER_MAX_TOKENS
+        by_list = listed is not None and clauses <= MAX_SUBTASKS
         rule.append(
             {
                 "multi": multi,
+                "listed": by_list,
                 "clauses": clauses,
                 "called": called,
                 "truncated": truncated,
-                "split": called and clauses == len(g) and not truncated,
+                "split": (by_list and clauses == len(g)) or (called and clauses == len(g) and not truncated),
                 "decomposer_in": d_in,
                 "decomposer_out": min(d_out, DECOMPOSER_MAX_TOKENS) if called else 0,
                 "decomposer_out_ideal": d_out,
@@ -459,6 +465,7 @@ def rule_figures(runs: list[dict[str, Any]]) -> dict[str, float]:
         "clauses_equal_parts": float(np.mean([r["clauses"] == s for r, s in zip(rules, sizes, strict=True)])),
         "clauses_fewer": float(np.mean([r["clauses"] < s for r, s in zip(rules, sizes, strict=True)])),
         "clauses_more": float(np.mean([r["clauses"] > s for r, s in zip(rules, sizes, strict=True)])),
+        "split_by_list": float(np.mean([r.get("listed", False) for r in rules])),
         "decomposer_called": float(np.mean([r["called"] for r in rules])),
         "plan_over_token_limit": float(np.mean([r["truncated"] for r in rules])),
         "split_as_built": float(np.mean([r["split"] for r in rules])),
@@ -516,7 +523,8 @@ def table_markdown(name: str, runs: list[dict[str, Any]], summaries: dict[str, A
         "",
         f"Rule on the composites: says several tasks {rule['rule_says_multi']:.1%}; task clauses = parts "
         f"{rule['clauses_equal_parts']:.1%} (fewer {rule['clauses_fewer']:.1%}, more {rule['clauses_more']:.1%}); "
-        f"decomposer called {rule['decomposer_called']:.1%}; true plan over the decomposer's "
+        f"split by its numbered list (no decomposer call) {rule['split_by_list']:.1%}; "
+        f"decomposer called {rule['decomposer_called']:.1%}; called with a true plan over its "
         f"{DECOMPOSER_MAX_TOKENS}-token limit {rule['plan_over_token_limit']:.1%}; split right as built "
         f"{rule['split_as_built']:.1%} (the rest answered whole). Composites with a part that repeats a training "
         f"prompt: {rule['repeats']:.1%}.",

@@ -254,6 +254,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--no-in-sample", action="store_true", help="Skip the in-sample comparison row.")
     parser.add_argument("--data-dir", type=Path, default=default_shared_dir() / "data")
+    parser.add_argument(
+        "--cached-only", action="store_true", help="Report the finished runs only; train nothing."
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     encoder = PromptEncoder(cache_dir=default_embedding_cache_dir())
@@ -261,6 +264,8 @@ def main() -> None:
     for name in args.tables:
         table = OutcomeTable(load_table(name, args.data_dir))
         for seed in args.seeds:
+            if args.cached_only and not (work_root() / name / f"seed{seed}" / "run.json").is_file():
+                continue
             print(f"{name} seed {seed} ...", flush=True)
             runs.append(run_one(table, name, seed, encoder, in_sample=not args.no_in_sample))
     summary = summarize(runs)

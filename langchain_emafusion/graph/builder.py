@@ -38,7 +38,7 @@ from langchain_emafusion.graph.decomposition import (
     parse_decomposition,
 )
 from langchain_emafusion.graph.errors import InvalidDecompositionError, RequestBudgetExhaustedError
-from langchain_emafusion.graph.rule import looks_multi_task, task_clauses
+from langchain_emafusion.graph.rule import listed_tasks, looks_multi_task, task_clauses
 from langchain_emafusion.graph.subtask import PlannedSubtask
 from langchain_emafusion.pipeline.chat_model import PipelineChatModel
 from langchain_emafusion.pipeline.ledger import LEDGER_METADATA_KEY
@@ -232,7 +232,21 @@ class _FusionNodes:
         }
         single = DecompositionPlan(subtasks=[PlannedSubtask(id="t1", task=request)])
         plan = single
-        if looks_multi_task(request) and len(task_clauses(request)) > MAX_SUBTASKS:
+        listed = listed_tasks(request)
+        if listed is not None and len(listed) > MAX_SUBTASKS:
+            plan_info["why"] = (
+                f"a numbered list of {len(listed)} tasks, more than {MAX_SUBTASKS}: answered whole"
+            )
+        elif listed is not None:
+            # The request states its parts exactly: one subtask per item, verbatim, without a decomposer call.
+            plan_info["source"] = "list"
+            plan_info["why"] = (
+                f"a numbered list of {len(listed)} tasks under its header: one subtask per item"
+            )
+            plan = DecompositionPlan(
+                subtasks=[PlannedSubtask(id=f"t{i}", task=item) for i, item in enumerate(listed, start=1)]
+            )
+        elif looks_multi_task(request) and len(task_clauses(request)) > MAX_SUBTASKS:
             # Cutting the plan would drop parts: the request is answered whole instead.
             plan_info["why"] = f"more than {MAX_SUBTASKS} parts: answered whole rather than cut"
         elif looks_multi_task(request):

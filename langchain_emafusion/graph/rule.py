@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["TASK_VERBS", "looks_multi_task", "task_clauses"]
+__all__ = ["TASK_VERBS", "listed_tasks", "looks_multi_task", "task_clauses"]
 
 TASK_VERBS = frozenset(
     """
@@ -138,12 +138,55 @@ def task_clauses(text: str) -> list[str]:
     return tasks
 
 
+# A header that says each item of the list below is a task to do: "Answer each of the following:", "Please do
+# the following.", "Answer these questions:". Not "Follow these steps:" or "The function should:", whose items
+# describe one task.
+_ITEMS_HEADER = re.compile(
+    r"^(?:please\s+)?(?:answer|do|complete|handle|solve|address|reply\s+to|respond\s+to)\s+"
+    r"(?:(?:each|all|every\s+one|both)\s+of\s+)?(?:the\s+following|these|those|them)"
+    r"(?:\s+(?:\w+\s+)?(?:questions|tasks|requests|items|problems|parts))?"
+    r"(?:\s*\(\w+\))?\s*[.:]?\s*$",
+    re.IGNORECASE,
+)
+_NUMBERED_ITEM = re.compile(r"^\s*\(?(\d{1,2})[.)]\s+(\S.*)$")
+
+
+def listed_tasks(text: str) -> list[str] | None:
+    """The items of a numbered task list announced by its first line, each item whole; None for any other text.
+
+    "Answer each of the following." over lines "1) <question, its options>", "2) <task>" states its parts: each item
+    (with its continuation lines, such as answer options) is one subtask, so no decomposer is needed and no
+    part is paraphrased. Items must be numbered 1, 2, 3, ... at the start of a line, and there must be two or
+    more. Text before the first item other than the header, or numbering that skips, means None (the clause
+    rule then decides).
+    """
+    lines = text.strip().splitlines()
+    if not lines or not _ITEMS_HEADER.match(lines[0].strip()):
+        return None
+    items: list[list[str]] = []
+    for line in lines[1:]:
+        numbered = _NUMBERED_ITEM.match(line)
+        if numbered and int(numbered.group(1)) == len(items) + 1:
+            items.append([numbered.group(2)])
+        elif items:
+            items[-1].append(line)
+        elif line.strip():
+            return None  # something between the header and item 1
+    tasks = ["\n".join(item).strip() for item in items]
+    if len(tasks) < 2 or not all(tasks):
+        return None
+    return tasks
+
+
 def looks_multi_task(text: str) -> bool:
     """Whether ``text`` may hold two or more tasks (then the decomposer is asked; else no call is made).
 
-    A prompt that holds code to complete (a ``def`` or ``class`` line, doctest ``>>>`` examples) is one task:
-    its docstring's sentences specify one function.
+    A numbered task list under a header (:func:`listed_tasks`) is several tasks. Otherwise a prompt that holds
+    code to complete (a ``def`` or ``class`` line, doctest ``>>>`` examples) is one task: its docstring's
+    sentences specify one function.
     """
+    if listed_tasks(text) is not None:
+        return True
     if len(_WORD.findall(text)) < _MIN_WORDS or _CODE_SPEC.search(text):
         return False
     return len(task_clauses(text)) >= 2

@@ -215,3 +215,33 @@ def test_a_list_header_is_not_a_task_and_inline_markers_are_dropped() -> None:
         "Translate hello into French",
         "List three colours",
     ]
+
+
+def test_a_numbered_task_list_under_its_header_gives_its_items_whole() -> None:
+    from langchain_emafusion.graph.rule import listed_tasks
+
+    composite = (
+        "Answer each of the following.\n"
+        "1) The ratio of the masses is:\nA) 1:2\nB) 2:1\n"
+        "2) Jane has 3 apples and eats one. How many are left?\n"
+        "3) Translate 'thank you' into Spanish."
+    )
+    # An MMLU-style item has no task verb, so the clause rule alone would not count it; the list states it.
+    assert listed_tasks(composite) == [
+        "The ratio of the masses is:\nA) 1:2\nB) 2:1",
+        "Jane has 3 apples and eats one. How many are left?",
+        "Translate 'thank you' into Spanish.",
+    ]
+    assert looks_multi_task(composite)
+    assert listed_tasks("Please do the following:\n\n1. Compute 12*7\n2. Name the capital of Japan") == [
+        "Compute 12*7",
+        "Name the capital of Japan",
+    ]
+    # Lists whose items describe one task, or lists without the header, are left to the clause rule.
+    assert listed_tasks("Write a function that:\n1. reads a file\n2. counts its words") is None
+    assert listed_tasks("Follow these steps:\n1. Open the file\n2. Count the words") is None
+    assert listed_tasks("Sort these numbers:\n1. 5\n2. 3") is None
+    # Numbering that skips, a single item, or text between the header and item 1: not a task list.
+    assert listed_tasks("Answer these questions:\n1. Who?\n3. Why?") is None
+    assert listed_tasks("Answer the following:\n1. Who wrote Hamlet?") is None
+    assert listed_tasks("Answer the following.\nContext: a memo.\n1. Who?\n2. Why?") is None

@@ -44,6 +44,18 @@ def test_single_task_prompt_makes_no_decomposer_call() -> None:
     assert isinstance(out["messages"][-1], AIMessage) and out["messages"][-1].content == out["answer"]
 
 
+def test_a_numbered_task_list_is_split_by_its_items_without_a_decomposer_call() -> None:
+    model, llm = echo_llm()
+    request = "Answer each of the following.\n1) Name a colour.\n2) Which is larger?\nA) 3\nB) 4"
+    out = _run(create_fusion_graph(llm=llm), request)
+    sent = prompts(model)
+    assert structured_calls(model) == 0 and len(sent) == 3  # two subtasks and the merge
+    assert sent[0].startswith("Name a colour.") and sent[1].startswith("Which is larger?\nA) 3\nB) 4")
+    plan = out["fusion"]["plan"]
+    assert plan["source"] == "list" and "one subtask per item" in plan["why"]
+    assert [s["task"] for s in plan["subtasks"]] == ["Name a colour.", "Which is larger?\nA) 3\nB) 4"]
+
+
 def test_dependent_subtask_runs_after_its_inputs_with_their_answers() -> None:
     model, llm = echo_llm()
     out = _run(create_fusion_graph(llm=llm), THREE_PARTS)
