@@ -148,7 +148,7 @@ _ITEMS_HEADER = re.compile(
     r"(?:\s*\(\w+\))?\s*[.:]?\s*$",
     re.IGNORECASE,
 )
-_NUMBERED_ITEM = re.compile(r"^\s*\(?(\d{1,2})[.)]\s+(\S.*)$")
+_NUMBERED_ITEM = re.compile(r"^\s*\(?(\d{1,2})([.)])\s+(\S.*)$")
 
 
 def listed_tasks(text: str) -> list[str] | None:
@@ -157,17 +157,19 @@ def listed_tasks(text: str) -> list[str] | None:
     "Answer each of the following." over lines "1) <question, its options>", "2) <task>" states its parts: each item
     (with its continuation lines, such as answer options) is one subtask, so no decomposer is needed and no
     part is paraphrased. Items must be numbered 1, 2, 3, ... at the start of a line, and there must be two or
-    more. Text before the first item other than the header, or numbering that skips, means None (the clause
-    rule then decides).
+    more, written alike ("1)" or "1."; a line numbered the other way belongs to the item above). Text before
+    the first item other than the header, or numbering that skips, means None (the clause rule then decides).
     """
     lines = text.strip().splitlines()
     if not lines or not _ITEMS_HEADER.match(lines[0].strip()):
         return None
     items: list[list[str]] = []
+    marker = ""  # the list's own delimiter: "1)" items may hold "1." lists of their own, and vice versa
     for line in lines[1:]:
         numbered = _NUMBERED_ITEM.match(line)
-        if numbered and int(numbered.group(1)) == len(items) + 1:
-            items.append([numbered.group(2)])
+        if numbered and int(numbered.group(1)) == len(items) + 1 and numbered.group(2) in (marker or ".)"):
+            marker = numbered.group(2)
+            items.append([numbered.group(3)])
         elif items:
             items[-1].append(line)
         elif line.strip():

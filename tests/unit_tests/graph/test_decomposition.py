@@ -237,6 +237,11 @@ def test_a_numbered_task_list_under_its_header_gives_its_items_whole() -> None:
         "Compute 12*7",
         "Name the capital of Japan",
     ]
+    # An item's own numbered lines, written the other way, stay in that item.
+    assert listed_tasks("Answer these questions:\n1) Which option?\n1. red\n2. blue\n2) Why?") == [
+        "Which option?\n1. red\n2. blue",
+        "Why?",
+    ]
     # Lists whose items describe one task, or lists without the header, are left to the clause rule.
     assert listed_tasks("Write a function that:\n1. reads a file\n2. counts its words") is None
     assert listed_tasks("Follow these steps:\n1. Open the file\n2. Count the words") is None
