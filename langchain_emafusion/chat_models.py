@@ -136,8 +136,10 @@ class FusionChatModel(PipelineChatModel):
     get the top retrieved chunks (sources in ``response_metadata["fusion"]["context"]``). Loaded on first use."""
 
     decompose: bool = True
-    """Split multi-task prompts into subtasks (cheap rule first, then a decomposer call) and merge the answers;
-    False: every request takes the direct path (the graph's own subtask calls use False)."""
+    """Split multi-task prompts into subtasks (cheap rule first; then, when tier 1 predicts that routing each part
+    beats the member chosen for the whole prompt by more than the merge costs, a decomposer call) and merge the
+    answers; ``fusion.plan.why`` says why it did or did not split. False: every request takes the direct path
+    (the graph's own subtask calls use False)."""
 
     def _generate(
         self,

@@ -1,7 +1,8 @@
 """`create_fusion_graph`: the fusion request as a LangGraph graph (decompose, fan out, merge).
 
 ``decompose`` splits the request into atomic subtasks (the cheap rule first: a single-task request makes no
-model call), then each wave of subtasks whose inputs are ready is fanned out with ``Send``: ``route`` gives the
+model call; then the expected gain of :mod:`~langchain_emafusion.graph.gain`: a split tier 1 predicts will not
+pay is not made, and costs no decomposer call), then each wave of subtasks whose inputs are ready is fanned out with ``Send``: ``route`` gives the
 subtask its share of the request's budget, its inputs' answers and its retrieved context, ``execute`` answers it
 through a :class:`~langchain_emafusion.chat_models.FusionChatModel` (so routing, privacy, fallbacks and tier 2
 apply per subtask), and ``collect`` waits for the wave. ``merge`` writes the final answer from the subtask
@@ -38,13 +39,15 @@ from langchain_emafusion.graph.decomposition import (
     parse_decomposition,
 )
 from langchain_emafusion.graph.errors import InvalidDecompositionError, RequestBudgetExhaustedError
+from langchain_emafusion.graph.gain import SplitGain, expected_split_gain
 from langchain_emafusion.graph.rule import listed_tasks, looks_multi_task, task_clauses
 from langchain_emafusion.graph.subtask import PlannedSubtask
 from langchain_emafusion.pipeline.chat_model import PipelineChatModel
 from langchain_emafusion.pipeline.ledger import LEDGER_METADATA_KEY
+from langchain_emafusion.pipeline.messages import estimate_tokens
 from langchain_emafusion.pipeline.privacy import RequestPrivacy
 from langchain_emafusion.pool.pool import ModelPool
-from langchain_emafusion.routing.base import Router
+from langchain_emafusion.routing.base import Router, RoutingDecision
 
 __all__ = ["BUDGET_OPTIONS", "STREAM_KEY", "create_fusion_graph"]
 
@@ -239,28 +242,44 @@ class _FusionNodes:
             )
         elif listed is not None:
             # The request states its parts exactly: one subtask per item, verbatim, without a decomposer call.
-            plan_info["source"] = "list"
-            plan_info["why"] = (
-                f"a numbered list of {len(listed)} tasks under its header: one subtask per item"
-            )
-            plan = DecompositionPlan(
-                subtasks=[PlannedSubtask(id=f"t{i}", task=item) for i, item in enumerate(listed, start=1)]
-            )
+            gain = self._split_gain(request, listed, budget, private_only)
+            plan_info["gain"] = gain.figures or None
+            if gain.split:
+                plan_info["source"] = "list"
+                plan_info["why"] = (
+                    f"a numbered list of {len(listed)} tasks under its header, one subtask per item; {gain.why}"
+                )
+                plan = DecompositionPlan(
+                    subtasks=[PlannedSubtask(id=f"t{i}", task=item) for i, item in enumerate(listed, start=1)]
+                )
+            else:
+                plan_info["source"] = "gain"
+                plan_info["why"] = gain.why
         elif looks_multi_task(request) and len(task_clauses(request)) > MAX_SUBTASKS:
             # Cutting the plan would drop parts: the request is answered whole instead.
             plan_info["why"] = f"more than {MAX_SUBTASKS} parts: answered whole rather than cut"
         elif looks_multi_task(request):
-            plan_info["source"] = "decomposer"
-            try:
-                plan = self._decompose_with_model(request, budget, options, started_at, plan_info, ledger_id)
-            except (InvalidDecompositionError, NoEligibleModelError, AllMembersFailedError) as exc:
-                plan_info["source"] = "fallback"
-                plan_info["error"] = f"{type(exc).__name__}: {exc}"
-                plan = single
-            if len(plan.subtasks) == 1 and plan is not single:
-                # The decomposer saw one task: the request itself is answered (its own wording, not a paraphrase).
-                plan_info["why"] = "the decomposer found one task"
-                plan = single
+            # Weighed on the rule's clauses before any decomposer call: a split that does not pay costs nothing.
+            gain = self._split_gain(request, task_clauses(request), budget, private_only)
+            plan_info["gain"] = gain.figures or None
+            plan_info["why"] = gain.why
+            if not gain.split:
+                plan_info["source"] = "gain"
+            else:
+                plan_info["source"] = "decomposer"
+                try:
+                    plan = self._decompose_with_model(
+                        request, budget, options, started_at, plan_info, ledger_id
+                    )
+                except (InvalidDecompositionError, NoEligibleModelError, AllMembersFailedError) as exc:
+                    plan_info["source"] = "fallback"
+                    plan_info["error"] = f"{type(exc).__name__}: {exc}"
+                    plan = single
+                if len(plan.subtasks) == 1 and plan is not single:
+                    # The decomposer saw one task: the request itself is answered (its own wording, not a
+                    # paraphrase).
+                    plan_info["why"] = "the decomposer found one task"
+                    plan = single
         return {
             "started_at": started_at,
             "ledger_id": ledger_id,
@@ -270,6 +289,35 @@ class _FusionNodes:
             "plan": plan_info,
             "results": Overwrite([]),
         }
+
+    def _split_gain(
+        self, request: str, parts: Sequence[str], budget: dict[str, float | None], private_only: bool
+    ) -> SplitGain:
+        """Tier 1's verdict on splitting ``request`` into ``parts`` (routing only: no member is called)."""
+        try:
+            llm = self._private_only_llm() if private_only else self.llm
+            pipeline = llm.pipeline
+            options = {"quality_cost_tradeoff": budget["quality_cost_tradeoff"]}
+
+            def decide(text: str) -> RoutingDecision:
+                routing, _, _ = pipeline.prepare([HumanMessage(text)], None, dict(options))
+                return pipeline.decide(routing, None, None)
+
+            whole = decide(request)
+            decisions = [decide(part) for part in parts]
+        except (NoEligibleModelError, InvalidInputError) as exc:
+            return SplitGain(True, f"the split could not be weighed ({type(exc).__name__}): split as planned")
+        merge_cost = 0.0
+        if self.merge_mode == "llm":
+            # One merge call reading every part's answer and writing them again, at the cheapest member's price.
+            written = 0
+            for decision in decisions:
+                tokens = decision.details.get("predicted_output_tokens")
+                predicted = tokens.get(decision.models[0]) if isinstance(tokens, dict) else None
+                written += int(predicted) if predicted is not None else estimate_tokens(request)
+            read = estimate_tokens(request) + estimate_tokens(_MERGE_INSTRUCTIONS) + written
+            merge_cost = min(card.cost_usd(read, written) for card in llm.resolved_pool)
+        return expected_split_gain(whole, decisions, merge_cost_usd=merge_cost)
 
     def _decompose_with_model(
         self,
@@ -566,6 +614,7 @@ class _FusionNodes:
                 "source": plan["source"],
                 "error": plan["error"],
                 "why": plan.get("why"),
+                "gain": plan.get("gain"),
                 "subtasks": subtasks,
                 "waves": state["waves"],
             },

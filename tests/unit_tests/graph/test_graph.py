@@ -13,6 +13,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from langchain_emafusion import FusionChatModel, InvalidInputError, ModelCard, ModelPool, NoEligibleModelError
 from langchain_emafusion.graph import RequestBudgetExhaustedError, create_fusion_graph
+from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest
 from tests.unit_tests.fakes import ScriptedChatModel
 from tests.unit_tests.graph.helpers import THREE_PARTS, echo_llm, echo_member, prompts, structured_calls
 
@@ -229,3 +230,63 @@ def test_latency_budget_is_shared_by_the_request_stages() -> None:
     assert plan["source"] == "fallback" and "max_latency_s" in plan["error"]
     assert structured_calls(model) == 0 and out["answer"] == THREE_PARTS
     assert out["fusion"]["budget"]["max_latency_s"] == 2.0
+
+
+class _PredictingRouter(Router):
+    """Predicts each member's quality from keywords of the prompt, like tier 1, and ranks by it."""
+
+    name = "predicting"
+
+    def __init__(self, quality: dict[str, dict[str, float]], knob: float = 0.2) -> None:
+        self.quality = quality
+        self.knob = knob
+
+    def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
+        found = [q for word, q in self.quality.items() if word in request.prompt.lower()]
+        members = [card.name for card in pool]
+        quality = {m: sum(q.get(m, 0.0) for q in found) / max(1, len(found)) for m in members}
+        costs = {card.name: card.cost_usd(request.input_tokens, 20) for card in pool}
+        ranked = sorted(members, key=lambda m: -quality[m])
+        return RoutingDecision(
+            models=ranked,
+            router=self.name,
+            reason="keywords",
+            scores=quality,
+            details={
+                "quality_cost_tradeoff": self.knob,
+                "expected_cost_usd": costs,
+                "predicted_quality": quality,
+                "predicted_output_tokens": dict.fromkeys(members, 20.0),
+            },
+        )
+
+
+def _two_member_llm(quality: dict[str, dict[str, float]]) -> tuple[ScriptedChatModel, FusionChatModel]:
+    mathy, mathy_card = echo_member(name="mathy")
+    _, poet_card = echo_member(name="poet")
+    return mathy, FusionChatModel(pool=ModelPool([mathy_card, poet_card]), router=_PredictingRouter(quality))
+
+
+def test_parts_that_suit_different_members_are_split_by_the_expected_gain() -> None:
+    mathy, llm = _two_member_llm(
+        {"compute": {"mathy": 0.9, "poet": 0.2}, "poem": {"mathy": 0.2, "poet": 0.9}}
+    )
+    request = "Answer each of the following.\n1) Compute 12 times 7.\n2) Write a poem about rain."
+    plan = _run(create_fusion_graph(llm=llm), request)["fusion"]["plan"]
+    assert plan["source"] == "list" and "split: predicted quality 0.900 vs 0.550" in plan["why"]
+    assert plan["gain"]["part_models"] == ["mathy", "poet"] and plan["gain"]["gain"] > 0
+    assert [s["models"] for s in plan["subtasks"]] == [["mathy"], ["poet"]]
+
+
+def test_parts_that_all_suit_the_direct_member_are_answered_whole_without_a_decomposer_call() -> None:
+    mathy, llm = _two_member_llm(
+        {"compute": {"mathy": 0.9, "poet": 0.2}, "name": {"mathy": 0.8, "poet": 0.3}}
+    )
+    out = _run(create_fusion_graph(llm=llm), "Compute 12 times 7, then name the capital of Japan.")
+    plan = out["fusion"]["plan"]
+    assert plan["source"] == "gain" and plan["why"].startswith("answered whole by the router's choice")
+    assert plan["gain"]["direct_model"] == "mathy" and plan["gain"]["part_models"] == ["mathy", "mathy"]
+    assert structured_calls(mathy) == 0 and len(mathy.received) == 1  # one call: the whole request
+    assert (
+        len(plan["subtasks"]) == 1 and out["answer"] == "Compute 12 times 7, then name the capital of Japan."
+    )
