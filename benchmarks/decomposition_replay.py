@@ -86,7 +86,7 @@ from langchain_emafusion.evaluation.training import (  # noqa: E402
 )
 from langchain_emafusion.graph import builder  # noqa: E402
 from langchain_emafusion.graph.decomposition import MAX_SUBTASKS  # noqa: E402
-from langchain_emafusion.graph.gain import expected_split_gain  # noqa: E402
+from langchain_emafusion.graph.gain import expected_split_gain, merge_cost_estimate  # noqa: E402
 from langchain_emafusion.graph.rule import listed_tasks, looks_multi_task, task_clauses  # noqa: E402
 from langchain_emafusion.pool.card import ModelCard  # noqa: E402
 from langchain_emafusion.pool.weights import cache_dir  # noqa: E402
@@ -294,9 +294,7 @@ def run_one(
     def gain_splits(text: str, parts: list[str], knob: float) -> bool:
         """The graph's expected-gain verdict (``graph/gain.py``), with its merge estimate from predictions."""
         decisions = [decision(part, knob) for part in parts]
-        written = sum(int(d.details["predicted_output_tokens"][d.models[0]]) for d in decisions)
-        read = estimate_tokens(text) + estimate_tokens(builder._MERGE_INSTRUCTIONS) + written
-        merge = min(card.cost_usd(read, written) for card in cards)
+        merge = merge_cost_estimate(text, builder._MERGE_INSTRUCTIONS, decisions, cards)
         return expected_split_gain(decision(text, knob), decisions, merge_cost_usd=merge).split
 
     best = int(np.argmax(train.scores.mean(axis=0)))

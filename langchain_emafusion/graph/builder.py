@@ -39,12 +39,11 @@ from langchain_emafusion.graph.decomposition import (
     parse_decomposition,
 )
 from langchain_emafusion.graph.errors import InvalidDecompositionError, RequestBudgetExhaustedError
-from langchain_emafusion.graph.gain import SplitGain, expected_split_gain
+from langchain_emafusion.graph.gain import SplitGain, expected_split_gain, merge_cost_estimate
 from langchain_emafusion.graph.rule import listed_tasks, looks_multi_task, task_clauses
 from langchain_emafusion.graph.subtask import PlannedSubtask
 from langchain_emafusion.pipeline.chat_model import PipelineChatModel
 from langchain_emafusion.pipeline.ledger import LEDGER_METADATA_KEY
-from langchain_emafusion.pipeline.messages import estimate_tokens
 from langchain_emafusion.pipeline.privacy import RequestPrivacy
 from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.routing.base import Router, RoutingDecision
@@ -235,16 +234,25 @@ class _FusionNodes:
         }
         single = DecompositionPlan(subtasks=[PlannedSubtask(id="t1", task=request)])
         plan = single
+        # The parts: a numbered task list's items (exact, no decomposer needed), else the rule's task clauses.
         listed = listed_tasks(request)
-        if listed is not None and len(listed) > MAX_SUBTASKS:
+        parts = listed if listed is not None else task_clauses(request) if looks_multi_task(request) else None
+        if parts is not None and len(parts) > MAX_SUBTASKS:
+            # Cutting the plan would drop parts: the request is answered whole instead.
             plan_info["why"] = (
-                f"a numbered list of {len(listed)} tasks, more than {MAX_SUBTASKS}: answered whole"
+                f"a numbered list of {len(parts)} tasks, more than {MAX_SUBTASKS}: answered whole"
+                if listed is not None
+                else f"more than {MAX_SUBTASKS} parts: answered whole rather than cut"
             )
-        elif listed is not None:
-            # The request states its parts exactly: one subtask per item, verbatim, without a decomposer call.
-            gain = self._split_gain(request, listed, budget, private_only)
+        elif parts is not None:
+            # Weighed before any decomposer call: a split that does not pay costs nothing.
+            gain = self._split_gain(request, parts, budget, private_only)
             plan_info["gain"] = gain.figures or None
-            if gain.split:
+            plan_info["why"] = gain.why
+            if not gain.split:
+                plan_info["source"] = "gain"
+            elif listed is not None:
+                # The request states its parts exactly: one subtask per item, verbatim.
                 plan_info["source"] = "list"
                 plan_info["why"] = (
                     f"a numbered list of {len(listed)} tasks under its header, one subtask per item; {gain.why}"
@@ -252,19 +260,6 @@ class _FusionNodes:
                 plan = DecompositionPlan(
                     subtasks=[PlannedSubtask(id=f"t{i}", task=item) for i, item in enumerate(listed, start=1)]
                 )
-            else:
-                plan_info["source"] = "gain"
-                plan_info["why"] = gain.why
-        elif looks_multi_task(request) and len(task_clauses(request)) > MAX_SUBTASKS:
-            # Cutting the plan would drop parts: the request is answered whole instead.
-            plan_info["why"] = f"more than {MAX_SUBTASKS} parts: answered whole rather than cut"
-        elif looks_multi_task(request):
-            # Weighed on the rule's clauses before any decomposer call: a split that does not pay costs nothing.
-            gain = self._split_gain(request, task_clauses(request), budget, private_only)
-            plan_info["gain"] = gain.figures or None
-            plan_info["why"] = gain.why
-            if not gain.split:
-                plan_info["source"] = "gain"
             else:
                 plan_info["source"] = "decomposer"
                 try:
@@ -307,16 +302,11 @@ class _FusionNodes:
             decisions = [decide(part) for part in parts]
         except (NoEligibleModelError, InvalidInputError) as exc:
             return SplitGain(True, f"the split could not be weighed ({type(exc).__name__}): split as planned")
-        merge_cost = 0.0
-        if self.merge_mode == "llm":
-            # One merge call reading every part's answer and writing them again, at the cheapest member's price.
-            written = 0
-            for decision in decisions:
-                tokens = decision.details.get("predicted_output_tokens")
-                predicted = tokens.get(decision.models[0]) if isinstance(tokens, dict) else None
-                written += int(predicted) if predicted is not None else estimate_tokens(request)
-            read = estimate_tokens(request) + estimate_tokens(_MERGE_INSTRUCTIONS) + written
-            merge_cost = min(card.cost_usd(read, written) for card in llm.resolved_pool)
+        merge_cost = (
+            merge_cost_estimate(request, _MERGE_INSTRUCTIONS, decisions, llm.resolved_pool)
+            if self.merge_mode == "llm"
+            else 0.0
+        )
         return expected_split_gain(whole, decisions, merge_cost_usd=merge_cost)
 
     def _decompose_with_model(

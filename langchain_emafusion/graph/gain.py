@@ -14,13 +14,15 @@ inside the whole request, although small members drop parts of long requests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_emafusion.pipeline.messages import estimate_tokens
+from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.routing.base import RoutingDecision
 
-__all__ = ["SplitGain", "expected_split_gain"]
+__all__ = ["SplitGain", "expected_split_gain", "merge_cost_estimate"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,23 @@ class SplitGain:
 def _costs(decision: RoutingDecision) -> Mapping[str, float] | None:
     costs = decision.details.get("expected_cost_usd")
     return costs if isinstance(costs, Mapping) and costs else None
+
+
+def merge_cost_estimate(
+    request: str, instructions: str, parts: Sequence[RoutingDecision], cards: Iterable[ModelCard]
+) -> float:
+    """The expected cost of the merge call, at the cheapest member's price.
+
+    The merge reads the request, ``instructions`` and every part's answer and writes the answers again; a part's
+    answer length is its pick's predicted output tokens, else the request's length.
+    """
+    written = 0
+    for decision in parts:
+        tokens = decision.details.get("predicted_output_tokens")
+        predicted = tokens.get(decision.models[0]) if isinstance(tokens, Mapping) else None
+        written += int(predicted) if predicted is not None else estimate_tokens(request)
+    read = estimate_tokens(request) + estimate_tokens(instructions) + written
+    return min(card.cost_usd(read, written) for card in cards)
 
 
 def expected_split_gain(

@@ -135,7 +135,7 @@ class PipelineChatModel(BaseChatModel):
             for n in ("target_accuracy", "max_mean_cost_usd", "quality_cost_tradeoff")
             if getattr(self, n) is not None
         ]
-        if len(targets) > 1 and targets != ["quality_cost_tradeoff"]:
+        if len(targets) > 1:
             raise InvalidInputError(
                 f"give at most one of target_accuracy, max_mean_cost_usd and quality_cost_tradeoff; got {', '.join(targets)}"
             )

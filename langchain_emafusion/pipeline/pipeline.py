@@ -183,10 +183,11 @@ class FusionPipeline:
 
     def _routing_options(self, kwargs: dict[str, Any]) -> dict[str, float | None]:
         options: dict[str, float | None] = {}
+        target = self.settings.target
         for name in ROUTING_OPTIONS:
             value = kwargs.pop(name, getattr(self.settings, name))
-            if name == "quality_cost_tradeoff" and value is None and self.settings.target is not None:
-                value = self.settings.target.knob
+            if name == "quality_cost_tradeoff" and value is None and target is not None:
+                value = target.knob
             # `not value >= 0` also rejects NaN.
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0
