@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langgraph.config import get_stream_writer
@@ -69,7 +69,7 @@ hard). Keep every part of the request; do not add parts. A request with a single
 _MERGE_INSTRUCTIONS = """Write one reply to the request below from the answers to its parts. Keep every part's
 answer (facts, numbers, names) as given, in the order of the request; do not add new facts."""
 
-Merge = Literal["llm", "concatenate"]
+Merge = Literal["auto", "llm", "sectioned", "concatenate"]
 
 
 def _text(message: BaseMessage) -> str:
@@ -304,7 +304,7 @@ class _FusionNodes:
             return SplitGain(True, f"the split could not be weighed ({type(exc).__name__}): split as planned")
         merge_cost = (
             merge_cost_estimate(request, _MERGE_INSTRUCTIONS, decisions, llm.resolved_pool)
-            if self.merge_mode == "llm"
+            if self.merge_mode in ("llm", "auto")
             else 0.0
         )
         return expected_split_gain(whole, decisions, merge_cost_usd=merge_cost)
@@ -385,7 +385,7 @@ class _FusionNodes:
                 r["cost_usd"] for r in results
             )
             weights = [DIFFICULTY_WEIGHT[s["difficulty"]] for i, s in subtasks.items() if i not in done]
-            merge_call = len(subtasks) > 1 and self.merge_mode == "llm"
+            merge_call = len(subtasks) > 1 and self.merge_mode in ("llm", "auto")
             messages = list(state["messages"])
             return [
                 Send(
@@ -485,10 +485,18 @@ class _FusionNodes:
         merge_privacy: dict[str, Any] | None = None
         merge_sources: list[dict[str, Any]] = []
         merge_check: str | None = None
+        merge_mode = self.merge_mode
+        merge_why: str | None = None
+        if len(results) > 1 and merge_mode == "auto":
+            merge_mode, merge_why = self._merge_choice(request, results, state)
         if len(results) == 1:
             answer = results[0]["answer"]
-        elif self.merge_mode == "concatenate":
-            answer = "\n\n".join(f"{i}. {result['answer'].strip()}" for i, result in enumerate(results, 1))
+        elif merge_mode in ("concatenate", "sectioned"):
+            answer = (
+                sectioned_answer(results)
+                if merge_mode == "sectioned"
+                else "\n\n".join(f"{i}. {result['answer'].strip()}" for i, result in enumerate(results, 1))
+            )
             write = get_stream_writer()
             write({STREAM_KEY: answer})
         else:
@@ -505,11 +513,7 @@ class _FusionNodes:
                 stage="the merge",
             )
             context_text, merge_sources = self._retrieve(request)
-            prompt = (
-                f"{_MERGE_INSTRUCTIONS}\n\nRequest:\n{request}\n\nAnswers to its parts:\n"
-                + "\n\n".join(f"[{i}] {r['task']}\n{r['answer'].strip()}" for i, r in enumerate(results, 1))
-                + (f"\n\n{context_text}" if context_text else "")
-            )
+            prompt = _merge_prompt(request, results) + (f"\n\n{context_text}" if context_text else "")
             # Not streamed as it is written: the merged answer is checked for every part first, and the
             # sectioned answer replaces it when a part went missing.
             message = self._ask(
@@ -535,6 +539,9 @@ class _FusionNodes:
             merge_calls = [{**call, "stage": "merge"} for call in fusion.get("calls", [])]
             merge_privacy = fusion.get("privacy")
         fusion_metadata = self._metadata(state, results, merge_calls, merge_privacy, merge_sources)
+        if len(results) > 1:
+            fusion_metadata["merge"]["mode"] = merge_mode
+        fusion_metadata["merge"]["why"] = merge_why
         fusion_metadata["merge"]["check"] = merge_check
         usage = {
             "input_tokens": sum(c["input_tokens"] for c in fusion_metadata["calls"]),
@@ -552,6 +559,56 @@ class _FusionNodes:
             usage_metadata=usage,
         )
         return {"messages": [reply], "answer": answer, "fusion": fusion_metadata}
+
+    def _merge_choice(
+        self, request: str, results: Sequence[SubtaskResult], state: FusionState
+    ) -> tuple[Merge, str]:
+        """``merge="auto"``: an LLM merge only when the member it would go to is not weaker than the parts' own.
+
+        Routing only (nobody is called): the router ranks the members for the merge prompt. With quality
+        predictions, the merge member is weaker when its predicted quality there is below a part member's; a
+        router that predicts none (``cheapest``) is read by price, a cheaper merge member being the weaker. A
+        weaker merge member can only lose or blur what better members wrote, so the answer is sectioned.
+        """
+        part_members = list(dict.fromkeys(r["models"][0] for r in results if r["models"]))
+        prompt = _merge_prompt(request, results)
+        try:
+            llm = self._private_only_llm() if state.get("private_only", False) else self.llm
+            pipeline = llm.pipeline
+            options = {
+                "quality_cost_tradeoff": self._budget(dict(state.get("options") or {}))[
+                    "quality_cost_tradeoff"
+                ]
+            }
+            routing, _, _ = pipeline.prepare([HumanMessage(prompt)], None, options)
+            decision = pipeline.decide(routing, None, None)
+        except (NoEligibleModelError, InvalidInputError) as exc:
+            return "sectioned", f"no member for the merge ({type(exc).__name__}): sectioned answer"
+        merger = decision.models[0]
+        others = [name for name in part_members if name != merger]
+        if not others:
+            return "llm", f"merged by {merger}, which answered every part"
+        predicted = decision.details.get("predicted_quality")
+        quality = dict(predicted) if isinstance(predicted, dict) and predicted else dict(decision.scores)
+        if all(name in quality for name in [merger, *others]):
+            best = max(others, key=lambda name: quality[name])
+            if quality[merger] < quality[best]:
+                return "sectioned", (
+                    f"the merge would go to {merger}, predicted weaker than {best} "
+                    f"({quality[merger]:.3f} vs {quality[best]:.3f}): sectioned answer, no merge call"
+                )
+            return "llm", (
+                f"merged by {merger} (predicted {quality[merger]:.3f}, not below the parts' members)"
+            )
+        cards = {card.name: card for card in llm.resolved_pool}
+        price = {name: cards[name].cost_usd(1000, 1000) for name in [merger, *others] if name in cards}
+        priciest = max(others, key=lambda name: price.get(name, 0.0))
+        if price.get(merger, 0.0) < price.get(priciest, 0.0):
+            return "sectioned", (
+                f"the merge would go to {merger}, cheaper than {priciest} and no quality predicted: "
+                "sectioned answer, no merge call"
+            )
+        return "llm", f"merged by {merger} (no quality predicted; not cheaper than the parts' members)"
 
     def _metadata(
         self,
@@ -643,6 +700,12 @@ def part_survives(part: str, merged: str) -> bool:
     return len(text_words & kept) >= _PART_COVERAGE * len(text_words)
 
 
+def _merge_prompt(request: str, results: Sequence[SubtaskResult]) -> str:
+    return f"{_MERGE_INSTRUCTIONS}\n\nRequest:\n{request}\n\nAnswers to its parts:\n" + "\n\n".join(
+        f"[{i}] {r['task']}\n{r['answer'].strip()}" for i, r in enumerate(results, 1)
+    )
+
+
 def sectioned_answer(results: Sequence[SubtaskResult]) -> str:
     """Every part's answer under its task, in the request's order (nothing merged, nothing lost)."""
     return "\n\n".join(
@@ -691,7 +754,7 @@ def create_fusion_graph(
     llm: Any = None,
     context_k: int = 3,
     decomposer_max_tokens: int = 384,
-    merge: Merge = "llm",
+    merge: Merge = "auto",
 ) -> CompiledStateGraph[FusionState, None, FusionState, FusionOutput]:
     """Build the fusion graph: ``decompose`` → ``Send`` per subtask (``route`` → ``execute``) → ``merge``.
 
@@ -712,8 +775,10 @@ def create_fusion_graph(
             ``max_tokens``, caps); instead of ``pool`` and ``router``.
         context_k: Chunks retrieved per subtask and for the merge.
         decomposer_max_tokens: Token limit of the decomposer's plan (a truncated plan is refused).
-        merge: ``"llm"`` (a fusion call writes the reply, streamed) or ``"concatenate"`` (numbered answers,
-            no call).
+        merge: ``"auto"`` (an LLM merge unless the member it would go to is predicted weaker than a member
+            that answered a part, then the sectioned answer), ``"llm"`` (a fusion call writes the reply, checked
+            for every part's answer, with the sectioned answer when one went missing), ``"sectioned"`` (each
+            part's answer under its task, no call) or ``"concatenate"`` (numbered answers, no call).
 
     Raises:
         InvalidInputError: Both ``llm`` and ``pool``/``router`` given, or a bad ``context_k``/``merge``.
@@ -721,8 +786,8 @@ def create_fusion_graph(
     """
     if context_k < 1 or decomposer_max_tokens < 1:
         raise InvalidInputError("context_k and decomposer_max_tokens must be >= 1")
-    if merge not in ("llm", "concatenate"):
-        raise InvalidInputError(f"merge must be 'llm' or 'concatenate', got {merge!r}")
+    if merge not in get_args(Merge):
+        raise InvalidInputError(f"merge must be one of {', '.join(get_args(Merge))}; got {merge!r}")
     if context is not None and not isinstance(context, EnterpriseContext):
         context = EnterpriseContext(context, k=context_k)
     nodes = _FusionNodes(

@@ -24,6 +24,9 @@ from langchain_emafusion.routing.base import RoutingDecision
 
 __all__ = ["SplitGain", "expected_split_gain", "merge_cost_estimate"]
 
+_TIE = 1e-9
+"""A split must be predicted better than the direct path by more than rounding."""
+
 
 @dataclass(frozen=True)
 class SplitGain:
@@ -84,7 +87,12 @@ def expected_split_gain(
             return SplitGain(True, f"no predicted quality for {direct} on every part: split as planned")
         direct_quality.append(float(value))
     chosen = [part.models[0] for part in parts]
-    split_quality = [float(part.scores[name]) for part, name in zip(parts, chosen, strict=True)]
+    split_quality = []
+    for part, name in zip(parts, chosen, strict=True):
+        # The same quantity on both sides: the predicted quality where the router gives it, else its score.
+        predicted = part.details.get("predicted_quality")
+        value = predicted.get(name) if isinstance(predicted, Mapping) else None
+        split_quality.append(float(part.scores[name] if value is None else value))
     knob = float(whole.details.get("quality_cost_tradeoff") or 0.0)
     direct_cost = float(whole_costs[direct])
     split_cost = sum(float(c[name]) for c, name in zip(part_costs, chosen, strict=True) if c is not None)
@@ -105,7 +113,14 @@ def expected_split_gain(
         "knob": knob,
         "gain": round(split_value - direct_value, 6),
     }
-    if split_value > direct_value:
+    if all(name == direct for name in chosen):
+        # The same member either way: splitting only adds the merge (and small members' plans lose parts).
+        return SplitGain(
+            False,
+            f"answered whole by the router's choice: every part goes to {direct}, as the whole request does",
+            figures,
+        )
+    if split_value > direct_value + _TIE:
         return SplitGain(
             True,
             f"split: predicted quality {figures['split_quality']:.3f} vs {figures['direct_quality']:.3f} for "

@@ -172,6 +172,9 @@ def test_every_acyclic_plan_is_accepted_and_ordered(subtasks: list[dict[str, Any
         "Describe a binary search and provide a short code example.",
         "Solve 3x + 5 = 20 and explain your reasoning.",
         "Rewrite this paragraph for a child. Keep it short.",
+        "What is the square root of 144? Explain briefly.",
+        "Compute 250 divided by 5 and show each step.",
+        "How many minutes are in three hours? Show the multiplication.",
         # Question words that open a clause, not a question; answer options; constraints; code to complete.
         "When the seagull landed, he gobbled down half the fries that Dave ate. How many fries were left?",
         "There are 3 houses in a row. Where the golfer lives is not known. What is the number of his house?",

@@ -290,3 +290,112 @@ def test_parts_that_all_suit_the_direct_member_are_answered_whole_without_a_deco
     assert (
         len(plan["subtasks"]) == 1 and out["answer"] == "Compute 12 times 7, then name the capital of Japan."
     )
+
+
+class _CheapMergeRouter(_PredictingRouter):
+    """Ranks like ``_PredictingRouter``, but puts the free member first for the merge prompt (as a high knob
+    would), whatever its predicted quality there."""
+
+    name = "cheap-merge"
+
+    def __init__(self, quality: dict[str, dict[str, float]], *, predicts: bool = True) -> None:
+        super().__init__(quality)
+        self.predicts = predicts
+
+    def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
+        decision = super().route(request, pool)
+        models = decision.models
+        if "Answers to its parts" in request.prompt:
+            models = ["tiny", *[m for m in models if m != "tiny"]]
+        if not self.predicts:  # a router that only ranks, like `cheapest`
+            return decision.model_copy(update={"models": models, "scores": {}, "details": {}})
+        return decision.model_copy(update={"models": models})
+
+
+_SPLIT_QUALITY = {
+    "compute": {"mathy": 0.9, "poet": 0.2, "tiny": 0.1},
+    "poem": {"mathy": 0.2, "poet": 0.9, "tiny": 0.1},
+}
+_LIST_REQUEST = "Answer each of the following.\n1) Compute 12 times 7.\n2) Write a poem about rain."
+
+
+def _three_member_llm(router: Router) -> tuple[dict[str, ScriptedChatModel], FusionChatModel]:
+    members = {}
+    cards = []
+    for name, price in (("mathy", 1.0), ("poet", 1.0), ("tiny", 0.0)):
+        model, card = echo_member(name=name, input_price=price, output_price=price)
+        members[name] = model
+        cards.append(card)
+    return members, FusionChatModel(pool=ModelPool(cards), router=router)
+
+
+def test_a_merge_member_predicted_weaker_than_the_parts_members_gives_the_sectioned_answer() -> None:
+    members, llm = _three_member_llm(_CheapMergeRouter(_SPLIT_QUALITY))
+    out = _run(create_fusion_graph(llm=llm), _LIST_REQUEST)
+    merge = out["fusion"]["merge"]
+    assert merge["mode"] == "sectioned" and merge["check"] is None
+    assert (
+        "the merge would go to tiny, predicted weaker than" in merge["why"]
+        and "no merge call" in merge["why"]
+    )
+    assert (
+        out["answer"]
+        == "**1. Compute 12 times 7.**\nCompute 12 times 7.\n\n**2. Write a poem about rain.**\nWrite a poem about rain."
+    )
+    assert members["tiny"].received == []  # no merge call
+    assert [call["stage"] for call in out["fusion"]["calls"]] == ["subtask", "subtask"]
+    streamed = [
+        item["emafusion_answer"]
+        for mode, item in create_fusion_graph(llm=llm).stream(
+            {"messages": [HumanMessage(_LIST_REQUEST)]}, stream_mode=["custom", "updates"]
+        )
+        if mode == "custom"
+    ]
+    assert "".join(streamed) == out["answer"]
+
+
+def test_a_merge_member_as_strong_as_the_parts_members_merges_with_a_call() -> None:
+    members, llm = _three_member_llm(_PredictingRouter(_SPLIT_QUALITY))
+    out = _run(create_fusion_graph(llm=llm), _LIST_REQUEST)
+    merge = out["fusion"]["merge"]
+    assert merge["mode"] == "llm" and merge["why"].startswith("merged by mathy (predicted 0.550")
+    assert merge["check"] == "every part's answer is in the merged reply"
+    assert [call["stage"] for call in out["fusion"]["calls"]] == ["subtask", "subtask", "merge"]
+    assert prompts(members["mathy"])[-1].startswith("Write one reply to the request")
+
+
+def test_without_quality_predictions_a_cheaper_merge_member_is_the_weaker_one() -> None:
+    members, llm = _three_member_llm(_CheapMergeRouter(_SPLIT_QUALITY, predicts=False))
+    out = _run(create_fusion_graph(llm=llm), _LIST_REQUEST)
+    merge = out["fusion"]["merge"]
+    assert merge["mode"] == "sectioned" and "cheaper than mathy and no quality predicted" in merge["why"]
+    assert members["tiny"].received == []
+
+
+def test_the_merge_modes_are_checked() -> None:
+    _, llm = echo_llm()
+    with pytest.raises(InvalidInputError, match="merge must be one of auto, llm, sectioned, concatenate"):
+        create_fusion_graph(llm=llm, merge="best")  # type: ignore[arg-type]
+    out = _run(create_fusion_graph(llm=llm, merge="sectioned"), THREE_PARTS)
+    assert out["fusion"]["merge"]["mode"] == "sectioned" and out["answer"].startswith("**1. Name a colour.**")
+
+
+def test_parts_that_all_go_to_the_direct_member_are_answered_whole_even_on_a_tie() -> None:
+    from langchain_emafusion.graph.gain import expected_split_gain
+
+    def decision(quality: float, score: float) -> RoutingDecision:
+        return RoutingDecision(
+            models=["qwen"],
+            router="t",
+            reason="r",
+            scores={"qwen": score},
+            details={
+                "quality_cost_tradeoff": 0.2,
+                "expected_cost_usd": {"qwen": 0.0},
+                "predicted_quality": {"qwen": quality},
+            },
+        )
+
+    # Scores a hair above the predicted quality used to tip a free member's tie towards splitting.
+    verdict = expected_split_gain(decision(0.07, 0.07), [decision(0.07, 0.0700001)] * 2, merge_cost_usd=0.0)
+    assert not verdict.split and "every part goes to qwen, as the whole request does" in verdict.why
