@@ -1,6 +1,7 @@
 """Recall and precision of the privacy detectors on text the project did not write (a few minutes on 2 cores).
 
-    .venv/bin/python -m pip install --no-deps presidio-evaluator==0.3.2 && .venv/bin/python -m pip install pandas
+    .venv/bin/python -m pip install --no-deps presidio-evaluator==0.3.2 presidio-analyzer==2.2.366 \
+        presidio-anonymizer==2.2.366 tldextract==5.4.0 requests-file==3.0.1 && .venv/bin/python -m pip install pandas
     .venv/bin/python benchmarks/privacy_ner.py [--seeds 1 2 3] [--split heldout|dev|all] [--show-errors]
 
 - Positives: Microsoft's presidio-evaluator templates (``templates.txt``, read from the installed package), each
@@ -16,6 +17,10 @@
   (``../shared/data/mmlu-pro``, read at run time): every detection there is a false positive.
 - Split: templates with an even index were used to develop the rules (``dev``); the reported figures are on the
   odd ones (``heldout``).
+- The no-PII texts are not free of person names: MMLU-Pro word problems are about fictional people ("Janet
+  Firestone purchased...", "Mr. Haskell has decided..."). Every detection there still counts as a false positive;
+  a second rate leaves out the detections read by hand as such names (``_NAMES_IN_NEGATIVES``: the values, as
+  reviewed for issue 21; a detection not in the list counts as false, so the rate can only be too high).
 
 Writes ``benchmarks/results/privacy_ner.md``.
 """
@@ -67,6 +72,21 @@ _DIRECT = {
 }  # fmt: skip
 
 Gold = list[tuple[str, int, int]]
+
+# Person detections in the no-PII texts that are, by reading, the name of a person the text is about (a fictional
+# customer, a partner, an author cited): reviewed for issue 21 on the first 300 MMLU-Pro prompts and the seeds.
+_NAMES_IN_NEGATIVES = frozenset(
+    {
+        "Alton", "Aisha", "Ash", "Atlas", "Atlas'", "Batter", "Blake", "Blake's", "Bob Franklin", "Brown",
+        "Carl", "Carol", "Carol Collector", "Castle", "Clare", "Dan", "Debra Cole", "Durkheim", "Ed Williams",
+        "Faris", "Fields", "Fields'", "Florence Parrish", "Frank Lincoln", "Fred Lowes", "George", "Green",
+        "Haskell", "Heller", "Howard", "Jack", "James", "Jane", "Jane Morrow", "Janet Firestone", "Jim", "Joe",
+        "John Martin", "John Wilson", "Johnson", "Jones", "Josephson", "Kirk", "Leon Taylor", "LeroiWilson",
+        "Loretta Gould", "Lyons", "Martin's", "Mary Rogers", "Matthews", "Murphy", "Norman Schwartz", "Owens",
+        "Ozaku", "Paul Murphy", "Reynold", "Reynolds", "Robinson", "Schein", "Scaccioborrows", "Smith", "Stone",
+        "Thomas Long", "Tom", "Valdez", "White", "Williams", "Wingate's",
+    }
+)  # fmt: skip
 
 
 def _templates_file() -> Path:
@@ -300,11 +320,13 @@ def main() -> None:
         "",
         "## False positives on text with no PII",
         "",
-        'Every detection counts as false. MMLU-Pro word problems name fictional people ("Mr. Haskell"); the '
-        "last column counts person detections right after a title, which are names in fact.",
+        'Every detection counts as false. MMLU-Pro word problems name fictional people ("Mr. Haskell"); '
+        '"titled names" counts person detections right after a title, which are names in fact; the last column '
+        "is the FP rate per text once the detections read by hand as such names are left out (see the docstring).",
         "",
-        "| detector | flagged spans | texts with any | FP rate per text | kinds | of which titled names |",
-        "|---|---:|---:|---:|---|---:|",
+        "| detector | flagged spans | texts with any | FP rate per text | kinds | of which titled names "
+        "| FP rate, names read as names left out |",
+        "|---|---:|---:|---:|---|---:|---:|",
     ]
     for name, detect in configs.items():
         flagged = [detect(text) for text in negative_texts]
@@ -316,9 +338,17 @@ def main() -> None:
             if kind == "person" and titled.search(text[max(0, start - 6) : start])
         )
         texts_hit = sum(1 for found in flagged if found)
+        texts_wrong = sum(
+            1
+            for text, found in zip(negative_texts, flagged, strict=True)
+            if any(
+                kind != "person" or text[start:end] not in _NAMES_IN_NEGATIVES for kind, start, end in found
+            )
+        )
         kinds = ", ".join(f"{k} {n}" for k, n in Counter(spans).most_common())
         lines.append(
-            f"| {name} | {len(spans)} | {texts_hit} | {texts_hit / len(negative_texts):.3f} | {kinds} | {named} |"
+            f"| {name} | {len(spans)} | {texts_hit} | {texts_hit / len(negative_texts):.3f} | {kinds} | {named} "
+            f"| {texts_wrong / len(negative_texts):.3f} |"
         )
         if args.show_errors and name.startswith("both"):
             for text, found in zip(negative_texts, flagged, strict=True):
@@ -353,17 +383,27 @@ def main() -> None:
         "spaCy finds (same recall on these templates, 0.70 over all of them) at +0.5 ms a text, and its default "
         "recognizers try to download a public-suffix list; the detector therefore calls spaCy directly. GLiNER "
         "needs weights from a model hub (no PyPI package ships them), so it was not measured.",
+        "- Person names (issue 21): spaCy's PERSON entities, plus a first-name gazetteer independent of Faker "
+        "(gender-guesser's `nam_dict.txt`, ~48,000 first names from some 50 countries; a first name that is also "
+        "an English word of the pipeline's WordNet lemma index, such as Will or Long, counts only before an "
+        "uncommon surname or as a speaker label), minus spaCy's lone English words that are no first name "
+        "(Fahrenheit, Skill). spaCy reads only windows around the words it could label (a capitalised word that "
+        "does not open a sentence and is not a lone English word or code, a first name, a sentence opener before "
+        'a verb such as "is"): the NER column is that windowed backend.',
         "- Developed on the even template indices (`--split dev`); the table is the odd ones. The fills vary "
         "slightly between runs (presidio-evaluator's record sampling is not fully seeded): person recall moved "
-        "by about ±0.02 over repeated runs.",
-        "- Targets of issue 21 not met: overall recall ≥ 0.95 (person names are the gap: the small English "
-        "model misses many non-English names and labels some as ORG), address ≥ 0.90, date of birth ≥ 0.90 "
-        '(half the gold dates of birth are in "It\'s like that since {{date_of_birth}}": by design a date without '
-        "a birth word is not flagged), p50 ≤ 20 ms per KB (the NER pass alone is about 20 ms). Closing them "
-        "needs a stronger NER model (en_core_web_md/lg or a transformer, at more time per KB).",
+        "by about ±0.02 over repeated runs. Timings are on a shared 2-core machine and move by a few ms between "
+        "runs.",
+        "- Still short of issue 21 (held-out): overall recall ≥ 0.95 and person, address, date of birth ≥ 0.90. "
+        'Person misses are mostly a surname alone ("What\'s your last name? Andreev", "Gomes and Simmons") '
+        "and first names the list does not have; address misses are street names without a number or street word; "
+        'half the gold dates of birth are in "It\'s like that since {{date_of_birth}}": by design a date without a '
+        "birth word is not flagged. The FP rate on the no-PII texts stays above 0.10 because they name people: "
+        "without the detections read as names of people it is about 0.02.",
         "",
-        "Reproduce: `.venv/bin/python -m pip install --no-deps presidio-evaluator==0.3.2 && "
-        ".venv/bin/python -m pip install pandas && .venv/bin/python benchmarks/privacy_ner.py`",
+        "Reproduce: `.venv/bin/python -m pip install --no-deps presidio-evaluator==0.3.2 presidio-analyzer==2.2.366 "
+        "presidio-anonymizer==2.2.366 tldextract==5.4.0 requests-file==3.0.1 && .venv/bin/python -m pip install "
+        "pandas && .venv/bin/python benchmarks/privacy_ner.py`",
         "",
     ]
     text = "\n".join(lines)

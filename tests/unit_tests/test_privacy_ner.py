@@ -146,3 +146,100 @@ def test_constructing_a_detector_does_not_import_spacy() -> None:
         "assert 'spacy' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# ---------------------------------------------------------------------------------------------------- issue 21
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Please add Snježana Kovačević to the lease.", "Snježana Kovačević"),  # spaCy finds nothing
+        ("We need to add Isolda Marrero as guardian.", "Isolda Marrero"),  # spaCy: ORG
+        ("Send it to Blaženko Horvat tomorrow.", "Blaženko Horvat"),  # spaCy: ORG
+        ("Forward this to Dmitry Volkov today.", "Dmitry Volkov"),  # spaCy: "Volkov" only
+    ],
+)
+def test_the_gazetteer_finds_names_spacy_misses(detector: SensitivityDetector, text: str, name: str) -> None:
+    start = text.index(name)
+    spacy_people = [(s, e) for label, s, e in ner_module.get_backend().entities(text) if label == "PERSON"]
+    assert (start, start + len(name)) not in spacy_people  # the model alone does not have it
+    assert ("person", name) in found(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Capitalized words like Wisdom and Discipline are not names.",
+        "Convert 5 degrees Celsius to Fahrenheit. Will it rain in May?",
+        "Long Island is big and the Grace Period ends in June.",
+        "Managers owe the company a duty of Care and Diligence.",
+        "The Motor-Cade Auto Supply Company is taking inventory.",
+        "Hey, the meeting moved to room 4.",
+    ],
+)
+def test_capitalised_english_words_are_not_names(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text) == []
+
+
+def test_known_names_rules_on_a_hand_made_lexicon() -> None:
+    lexicon = ner_module._Lexicon(
+        first_names=frozenset({"Ægir", "Will", "Gracie", "Alda", "Frans", "The"}),
+        common_words=frozenset({"will", "gracie", "smith", "the", "power"}),
+    )
+
+    def names(text: str) -> list[str]:
+        return [text[s:e] for s, e in ner_module.find_known_names(text, lexicon)]
+
+    assert names("Ask Ægir about it.") == ["Ægir"]
+    assert names("Ægir Þ. Jónsson called.") == ["Ægir Þ. Jónsson"]  # an initial, then the surname
+    assert names("Alda's address is below.") == ["Alda"]  # possessive cut, not extended
+    assert names("Will Power and Will Smith") == []  # an English first name needs an uncommon surname
+    assert names("Will Ferreira called") == ["Will Ferreira"]
+    assert names("Gracie: What a wife.") == ["Gracie"]  # a speaker at the start of a line
+    assert names("He lives on Frans van Mierisplein 148.") == []  # a street before a number
+    assert names("The Motor-Cade") == []  # a stop word is never a name
+    assert ner_module.find_known_names("Ægir", ner_module._EMPTY_LEXICON) == []
+
+
+def test_without_the_gazetteer_spacy_still_finds_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = ner_module.SpacyNer(gazetteer_package="no_such_gazetteer_package")
+    monkeypatch.setattr(ner_module, "_BACKEND", backend)
+    assert backend.known_names("Please add Snježana Kovačević to the lease.") == []
+    assert backend.lexicon.first_names == frozenset()
+    assert ("person", "Maria Gonzalez") in found(SensitivityDetector(), "Patient Maria Gonzalez called.")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (
+            "Send a new one to the corner of Aðalstræti 49 and Mauer Parkways?",
+            "corner of Aðalstræti 49 and Mauer Parkways",
+        ),
+        ("Kai had given me his address: 349 Jaanioja 13", "349 Jaanioja 13"),
+        ("He lives on the north side of An der Schillingbrucke 10.", "An der Schillingbrucke 10"),
+        ("He lives on the north side of Λ. Μιχαλακοπούλου 160.", "Λ. Μιχαλακοπούλου 160"),
+    ],
+)
+def test_more_street_forms(detector: SensitivityDetector, text: str, value: str) -> None:
+    assert ("address", value) in found(detector, text)
+
+
+@pytest.mark.parametrize("text", ["See Chapter 5 and Figure 3.", "The answer is at Version 22, page 4."])
+def test_a_word_and_a_number_are_no_address_without_a_cue(detector: SensitivityDetector, text: str) -> None:
+    assert not any(kind == "address" for kind, _ in found(detector, text))
+
+
+def test_spacy_reads_only_the_windows_that_can_hold_a_name(detector: SensitivityDetector) -> None:
+    lexicon = ner_module.get_backend().lexicon
+    assert ner_module._windows("Summarise the report. Convert 5 kg to pounds.", lexicon) == []
+    text = "x " * 200 + "then ask Maria Gonzalez. " + "y " * 200
+    windows = ner_module._windows(text, lexicon)
+    assert len(windows) == 1 and windows[0][1] - windows[0][0] < 150
+    start, end = windows[0]
+    assert start <= text.index("Maria") and text.index("Gonzalez") < end
+    # offsets are mapped back to the whole text
+    people = [text[s:e] for label, s, e in ner_module.get_backend().entities(text) if label == "PERSON"]
+    assert people == ["Maria Gonzalez"]
+    assert ("person", "Maria Gonzalez") in found(detector, text)
