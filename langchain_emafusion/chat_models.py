@@ -20,8 +20,9 @@ class FusionChatModel(PipelineChatModel):
     """A chat model that fuses a pool of LLMs: each request goes to the members a router picks.
 
     Drop it in wherever a LangChain chat model goes (agents, LangGraph nodes, chains). Behind it, tier 1 (a
-    router: by default ``"auto"``, the shipped learned predictor for the embedded members and the cheapest
-    capable member otherwise; or a predictor you trained with ``emafusion train``) ranks the pool members able
+    router: by default ``"auto"``, the shipped learned predictor for the embedded members and, for members it does
+    not know, a price-tier prior that sends easy prompts to cheaper members and hard ones to pricier members; or a
+    predictor you trained with ``emafusion train``) ranks the pool members able
     to serve the request within the knob and caps. With a trained tier 2 the request may then be answered by
     several members — a cascade with judges, a weighted vote, a learned selection or a synthesis — otherwise
     the first member that answers is returned and the rest are fallbacks. Multi-part prompts go through the

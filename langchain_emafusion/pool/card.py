@@ -82,6 +82,12 @@ class ModelCard(BaseModel):
     tags: list[str] = Field(default_factory=list)
     """Free-form labels (e.g. ``"local"``, ``"code"``), for people and custom routers."""
 
+    runs: str | None = Field(default=None, min_length=1)
+    """What the member runs, when known: the embedded model (``"qwen2.5-coder-0.5b"``) or the provider's model
+    id (``"gpt-4o-mini"``). A YAML pool fills it in from ``embedded:`` and ``model:``. A trained predictor (the
+    shipped one included) knows a member by its name, else by this, so a member called ``local`` that runs an
+    embedded model is still recognised."""
+
     _built: BaseChatModel | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 

@@ -33,6 +33,7 @@ class _EntryBase(BaseModel):
     private: bool | None = None
     capabilities: Capabilities | None = None
     tags: list[str] = Field(default_factory=list)
+    runs: str | None = Field(default=None, min_length=1)
 
 
 class _OpenAIEntry(_EntryBase):
@@ -147,7 +148,8 @@ class ModelPool:
         """Build a pool from a YAML file.
 
         The file holds a ``models:`` list; each entry has a ``name``, a ``type`` and the card fields
-        (``input_price``, ``output_price``, ``latency_hint_s``, ``private``, ``capabilities``, ``tags``):
+        (``input_price``, ``output_price``, ``latency_hint_s``, ``private``, ``capabilities``, ``tags``, and
+        ``runs``, what the member runs, filled in from ``embedded:`` and ``model:`` when not given):
 
         .. code-block:: yaml
 
@@ -253,7 +255,7 @@ def _card_from_entry(raw: Any, index: int, source: str) -> ModelCard:
         factory, defaults = _import_factory(entry, where)
 
     card_fields: dict[str, Any] = {**defaults}
-    for field in ("input_price", "output_price", "latency_hint_s", "private", "capabilities"):
+    for field in ("input_price", "output_price", "latency_hint_s", "private", "capabilities", "runs"):
         value = getattr(entry, field)
         if value is not None:
             card_fields[field] = value
@@ -287,6 +289,7 @@ def _openai_factory(entry: _OpenAIEntry, where: str) -> tuple[Any, dict[str, Any
     defaults = {
         "capabilities": Capabilities(tools=True, structured_output=True, context_window=128_000),
         "tags": ["openai"],
+        "runs": entry.model,
     }
     return build, defaults
 

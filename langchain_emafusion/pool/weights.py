@@ -227,8 +227,9 @@ def _join(pieces: list[Path], target: Path, spec: EmbeddedModelSpec) -> None:
 
 
 def embedded_card_defaults(spec: EmbeddedModelSpec) -> dict[str, Any]:
-    """Card fields for an embedded model: free, private (it runs in-process), its capabilities and tags."""
+    """Card fields for an embedded model: free, private (it runs in-process), capabilities, tags, what it runs."""
     return {
+        "runs": spec.name,
         "input_price": 0.0,
         "output_price": 0.0,
         "latency_hint_s": spec.latency_hint_s,

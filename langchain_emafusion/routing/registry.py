@@ -1,6 +1,6 @@
 """The router registry: names for routers, and the lookup ``FusionChatModel(router=...)`` uses.
 
-The built-in routers (``cheapest``, ``emafusion-default``, ``auto``) are imported and registered here, by
+The built-in routers (``cheapest``, ``emafusion-default``, ``price-tier``, ``auto``) are imported and registered here, by
 this module, rather than registering themselves on import: they import the interface in
 :mod:`langchain_emafusion.routing.base`, and this module imports them, so no module imports one that imports
 it back. A path to a trained predictor folder gives a
@@ -19,6 +19,7 @@ from langchain_emafusion.routing.auto import AutoRouter
 from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE, Router
 from langchain_emafusion.routing.cheapest import CheapestCapableRouter
 from langchain_emafusion.routing.default_predictor import DefaultPredictorRouter
+from langchain_emafusion.routing.prior import PriceTierRouter
 
 __all__ = ["register_router", "get_router", "available_routers", "check_router"]
 
@@ -46,6 +47,7 @@ def register_router(name: str) -> Callable[[R], R]:
 _BUILTIN_ROUTERS: tuple[tuple[str, type[Router]], ...] = (
     ("cheapest", CheapestCapableRouter),
     ("emafusion-default", DefaultPredictorRouter),
+    ("price-tier", PriceTierRouter),
     ("auto", AutoRouter),
 )
 for _name, _router in _BUILTIN_ROUTERS:

@@ -10,7 +10,7 @@ import numpy as np
 
 from langchain_emafusion.fusion.model import TIER2_FILE, Tier2Model
 from langchain_emafusion.pool.pool import ModelPool
-from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, eligible_cards
+from langchain_emafusion.routing.base import Router, RoutingDecision, RoutingRequest, eligible_cards, known_as
 from langchain_emafusion.routing.targets import MANIFEST_FILE, CalibrationPoint, load_calibration
 from langchain_emafusion.tier1.predictor import CONFIG_FILE, PredictorFileError, Tier1Predictor
 from langchain_emafusion.tier1.selector import SelectionCaps, select_models
@@ -24,9 +24,10 @@ DEFAULT_QUALITY_COST_TRADEOFF = 0.2
 class Tier1Router(Router):
     """Rank the eligible members by predicted quality − knob · normalized expected cost.
 
-    The predictor is loaded on the first request and reused (one load per router). Members the predictor has
-    never seen (added to the pool after training, not onboarded) get the average predicted quality of the known
-    members for that prompt and the request's output budget as their length, and are named in the reason.
+    The predictor is loaded on the first request and reused (one load per router). A member is known by its
+    name, else by what it runs (``ModelCard.runs``). Members the predictor has never seen (added to the pool
+    after training, not onboarded) get the average predicted quality of the known members for that prompt and
+    the request's output budget as their length, and are named in the reason.
 
     Example:
         .. code-block:: python
@@ -108,12 +109,16 @@ class Tier1Router(Router):
         scores = predictor.memory_scores
         if scores is None:
             return None
+        index = {name: i for i, name in enumerate(predictor.models)}
         means: dict[str, float] = {}
-        for column, name in enumerate(predictor.models):
-            recorded = scores[:, column]
+        for card in pool:
+            known = known_as(card, index)
+            if known is None:
+                continue
+            recorded = scores[:, index[known]]
             recorded = recorded[~np.isnan(recorded)]
-            if name in pool and recorded.size:
-                means[name] = float(recorded.mean())
+            if recorded.size:
+                means[card.name] = float(recorded.mean())
         return means or None
 
     def route(self, request: RoutingRequest, pool: ModelPool) -> RoutingDecision:
@@ -121,7 +126,9 @@ class Tier1Router(Router):
         eligible = eligible_cards(request, pool)
         predictor = self.predictor
         predictions = predictor.predict([request.prompt])
-        index = {name: i for i, name in enumerate(predictor.models)}
+        models = {name: i for i, name in enumerate(predictor.models)}
+        # Pool member -> the predictor's column for it (by name, else by what it runs).
+        index = {c.name: models[k] for c in pool if (k := known_as(c, models)) is not None}
         known = [index[c.name] for c in eligible if c.name in index]
         fallback_quality = float(predictions.quality[0, known].mean()) if known else 0.5
         quality = [

@@ -65,7 +65,11 @@ def test_invoke_routes_to_cheapest_and_reports_fusion_metadata() -> None:
     assert isinstance(msg, AIMessage) and msg.content == "cheap answer"
     assert msg.usage_metadata == {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}
     fusion = msg.response_metadata["fusion"]
-    assert fusion["models"] == ["cheap"] and fusion["strategy"] == "single" and fusion["router"] == "cheapest"
+    # The default "auto" gives this unknown pool the price-tier prior (issue 18; "cheapest" before): "hi" is
+    # easy, so the cheapest member answers.
+    assert (
+        fusion["models"] == ["cheap"] and fusion["strategy"] == "single" and fusion["router"] == "price-tier"
+    )
     assert fusion["cost_usd"] == pytest.approx((100 * 0.1 + 20 * 0.2) / 1e6)
     assert fusion["latency_s"] >= 0
     (call,) = fusion["calls"]
@@ -205,7 +209,7 @@ def test_member_calls_are_child_runs() -> None:
     assert root.name == "FusionChatModel"
     (child,) = root.child_runs
     assert child.name == "member:cheap" and child.run_type == "llm"
-    assert child.extra["metadata"]["emafusion_router"] == "cheapest"
+    assert child.extra["metadata"]["emafusion_router"] == "price-tier"  # "auto" on an unknown pool (issue 18)
 
 
 def test_ls_params_and_passthrough_options() -> None:

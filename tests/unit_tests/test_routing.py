@@ -127,7 +127,12 @@ def test_auto_router_uses_the_shipped_predictor_only_for_members_it_knows() -> N
     assert {"smollm2-135m", "qwen2.5-coder-0.5b"} <= router.known_members()
     request = RoutingRequest(prompt="Write a Python function that reverses a list.", input_tokens=12)
     unknown = router.route(request, pool())
-    assert unknown.router == "cheapest" and unknown.reason.startswith("auto: no member known")
+    # Members it does not know get the price-tier prior (issue 18; this pool was routed by "cheapest" before).
+    assert unknown.router == "price-tier"
+    assert unknown.reason.startswith(
+        "auto: big, small, free-slow, free-fast not known to the shipped predictor"
+    )
+    assert "price-tier prior" in unknown.reason
     embedded_names = ModelPool(
         [
             ModelCard(name="smollm2-135m", model=ScriptedChatModel(reply="a")),
@@ -139,4 +144,20 @@ def test_auto_router_uses_the_shipped_predictor_only_for_members_it_knows() -> N
         "auto: the shipped predictor knows"
     )
     assert set(learned.scores) == {"smollm2-135m", "qwen2.5-coder-0.5b"}
+    # A member is also known by what it runs (`ModelCard.runs`, which `embedded:` in a YAML pool fills in).
+    renamed = ModelPool(
+        [
+            ModelCard(name="tiny", model=ScriptedChatModel(reply="a"), runs="smollm2-135m"),
+            ModelCard(name="local", model=ScriptedChatModel(reply="b"), runs="qwen2.5-coder-0.5b"),
+        ]
+    )
+    by_runs = router.route(request, renamed)
+    assert by_runs.router == "emafusion-default" and set(by_runs.scores) == {"tiny", "local"}
+    assert by_runs.reason.startswith(
+        "auto: the shipped predictor knows tiny (runs smollm2-135m), local (runs"
+    )
+    assert by_runs.details["predicted_quality"] == {
+        "tiny": learned.details["predicted_quality"]["smollm2-135m"],
+        "local": learned.details["predicted_quality"]["qwen2.5-coder-0.5b"],
+    }
     assert FusionChatModel().router == "auto"
