@@ -111,6 +111,20 @@ class FusionChatModel(PipelineChatModel):
         cost with its predicted quality; ``ledger_baseline`` names the member to compare with (default: the
         pool's best single member). ``emafusion ledger audit.jsonl`` sums them per day.
 
+    Learning from production:
+        ``feedback_log`` gets one decision record per answered request (run id, the routed text with detected
+        values replaced by placeholders, router, members, predicted qualities, cost); score answers and the
+        trained router is corrected where the scores show it was wrong about a member:
+
+        .. code-block:: python
+
+            llm = FusionChatModel(pool="pool.yaml", router="policy/", feedback_log="feedback.jsonl")
+            msg = llm.invoke("Summarize the ticket ...")
+            llm.record_feedback(msg.response_metadata["fusion"]["request_id"], 1.0)  # or a LangChain run id
+            # later: emafusion train --outcomes feedback.jsonl --base policy/ --out policy-v2/
+
+        ``langchain_emafusion.feedback.import_langsmith_feedback`` imports LangSmith feedback on logged runs.
+
     Targets instead of knobs:
         With a router trained by ``emafusion train``, name the accuracy you need or the mean cost you can pay,
         and the knob is read off the router's calibration curve (the whole system's out-of-fold figures on its

@@ -50,7 +50,13 @@ NoCacheOption = Annotated[bool, typer.Option("--no-embedding-cache", help="Keep 
 
 def train(
     outcomes: Annotated[
-        Path, typer.Option("--outcomes", help="Training outcome table (JSONL).", exists=True, dir_okay=False)
+        Path,
+        typer.Option(
+            "--outcomes",
+            help="Training outcome table (JSONL), or a feedback log (FusionChatModel(feedback_log=...)) with --base.",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     out: Annotated[
         Path, typer.Option("--out", help="Folder to save the trained policy in.", file_okay=False)
@@ -58,13 +64,42 @@ def train(
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the fit (and of the baselines refitted at eval).")
     ] = 0,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="With a feedback log: the trained policy (or tier-1 folder, or 'default' for the embedded "
+            "pool's shipped predictor) to correct with its scores.",
+        ),
+    ] = None,
+    feedback_key: Annotated[
+        str | None, typer.Option("--feedback-key", help="With a feedback log: use only scores of this key.")
+    ] = None,
     embedding_cache: EmbeddingCacheOption = None,
     no_embedding_cache: NoCacheOption = False,
 ) -> None:
-    """Train the project's routing policy on an outcome table and save it to OUT."""
-    from langchain_emafusion.evaluation.training import train_policy
+    """Train the project's routing policy on an outcome table and save it to OUT.
+
+    Given a feedback log instead, correct the --base router with the scores callers gave its answers.
+    """
+    from langchain_emafusion.feedback.log import is_feedback_log
 
     console = Console(stderr=True)
+    if is_feedback_log(outcomes):
+        _correct_from_feedback(
+            console, outcomes, out, base, feedback_key, seed, embedding_cache, no_embedding_cache
+        )
+        return
+    if base is not None or feedback_key is not None:
+        console.print(
+            "[red]error:[/red] --base and --feedback-key apply to a feedback log; "
+            f"{escape(str(outcomes))} is an outcome table (train on it without them)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=2)
+    from langchain_emafusion.evaluation.training import train_policy
+
     try:
         manifest = train_policy(
             outcomes,
@@ -87,6 +122,59 @@ def train(
         f"tier-1 router chosen out of fold: {router['chosen']} (out-of-fold AUC {router['out_of_fold']['auc']:.4f})",
         highlight=False,
     )
+
+
+def _correct_from_feedback(
+    console: Console,
+    log: Path,
+    out: Path,
+    base: str | None,
+    key: str | None,
+    seed: int,
+    embedding_cache: Path | None,
+    no_embedding_cache: bool,
+) -> None:
+    from langchain_emafusion.feedback.training import correct_router
+
+    if base is None:
+        console.print(
+            f"[red]error:[/red] {escape(str(log))} is a feedback log: it holds one member's score per request, "
+            "not every member's, so it corrects a trained router rather than training one; pass --base POLICY "
+            "(or --base default for the embedded pool's shipped predictor)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=2)
+    try:
+        report = correct_router(
+            log, base, out, key=key, seed=seed, encoder=_encoder(embedding_cache, no_embedding_cache)
+        )
+    except (EmaFusionError, ValueError) as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from error
+    account, validation = report["account"], report["validation"]
+    members = ", ".join(f"{m} {n}" for m, n in account["per_member"].items())
+    console.print(
+        f"read {account['examples']} scored answers ({members}) of {account['decisions']} decisions; "
+        f"left out: {account['decisions_without_feedback']} unscored, "
+        f"{account['scored_but_no_single_member']} not one member's answer, "
+        f"{account['feedback_naming_no_decision']} scores naming no logged run",
+        highlight=False,
+    )
+    losses = validation.get("out_of_fold_log_loss", {})
+    chosen = validation.get("chosen", "none")
+    if report["correction"] is None:
+        console.print(
+            f"no correction validated better than none (out-of-fold log loss {losses.get('none', float('nan')):.4f}); "
+            f"{out} routes as {base} does",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"correction of strength {chosen} chosen by cross-validation: out-of-fold log loss "
+            f"{losses[chosen]:.4f} vs {losses['none']:.4f} without; saved to {out}",
+            highlight=False,
+        )
 
 
 def evaluate(

@@ -24,7 +24,13 @@ from langchain_emafusion.fusion.model import TIER2_FILE
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.routing.encoder import PromptEncoder
 
-__all__ = ["evaluate_policies", "evaluate_policy_dir", "auc_intervals"]
+__all__ = [
+    "auc_difference_interval",
+    "auc_intervals",
+    "evaluate_policies",
+    "evaluate_policy_dir",
+    "restricted_run",
+]
 
 
 def evaluate_policies(
@@ -61,12 +67,12 @@ def evaluate_policies(
         if 0 < int(fresh.sum()) < test.n_prompts:
             ids = [pid for pid, keep in zip(test.prompt_ids, fresh, strict=True) if keep]
             report["without_repeats"] = _comparisons(
-                test.subset(ids), [_restricted(run, np.flatnonzero(fresh)) for run in runs]
+                test.subset(ids), [restricted_run(run, np.flatnonzero(fresh)) for run in runs]
             )
     return report
 
 
-def _restricted(run: PolicyRun, rows: np.ndarray) -> PolicyRun:
+def restricted_run(run: PolicyRun, rows: np.ndarray) -> PolicyRun:
     """The same run on a subset of the test prompts (``rows``, in table order)."""
     return PolicyRun(
         run.name,

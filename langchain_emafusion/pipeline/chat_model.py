@@ -11,6 +11,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -23,6 +24,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_emafusion.errors import InvalidInputError
+from langchain_emafusion.feedback.log import FeedbackLog, FeedbackRecord
 from langchain_emafusion.pipeline.ledger import LedgerReference, resolve_ledger_reference
 from langchain_emafusion.pipeline.pipeline import STRUCTURED_MARKER, FusionPipeline
 from langchain_emafusion.pipeline.sync import iterate_sync, run_sync
@@ -84,6 +86,12 @@ class PipelineChatModel(BaseChatModel):
     """A JSONL file that gets one line per member call (ids, member, kinds detected, redacted or not, cost,
     outcome; never a value) and one per routed request (the savings ledger's record: cost, members, predicted
     quality and each member's counterfactual cost); None writes no log."""
+
+    feedback_log: str | Path | None = None
+    """A JSONL file that gets one decision record per answered request (run id, the routed text with every
+    detected value replaced by its placeholder, router, members, predicted qualities, cost, tokens, seconds);
+    :meth:`record_feedback` adds scores to it and ``emafusion train --outcomes FILE --base POLICY`` corrects a
+    trained router with them. None writes no log."""
 
     ledger_baseline: str | None = None
     """The pool member the savings ledger compares each request with: the audit log's request records (one per
@@ -308,6 +316,29 @@ class PipelineChatModel(BaseChatModel):
             strict=strict,
             extra_bind={STRUCTURED_MARKER: True},
         )
+
+    def record_feedback(
+        self,
+        run_id: str | UUID,
+        score: float | bool,
+        *,
+        key: str | None = None,
+        comment: str | None = None,
+    ) -> FeedbackRecord:
+        """Score the answer of run ``run_id`` (0 wrong … 1 right; True/False count as 1/0) in ``feedback_log``.
+
+        ``run_id`` is the LangChain run id of the call (callbacks' ``run_id``, LangSmith's run id,
+        ``response_metadata["fusion"]["request_id"]``). The latest score of a run counts.
+
+        Raises:
+            InvalidInputError: This model has no ``feedback_log``.
+            FeedbackLogError: The score is not a number in [0, 1].
+        """
+        if self.feedback_log is None:
+            raise InvalidInputError(
+                "record_feedback needs a feedback log: FusionChatModel(feedback_log='feedback.jsonl', ...)"
+            )
+        return FeedbackLog(self.feedback_log).record_feedback(str(run_id), score, key=key, comment=comment)
 
     @property
     def pipeline(self) -> FusionPipeline:

@@ -1,5 +1,8 @@
 """The savings ledger's side of the pipeline: each routed request's :class:`RequestRecord` for the audit log.
 
+With ``feedback_log`` set, every answered request also writes its decision record there (see
+:mod:`~langchain_emafusion.feedback.log`), at the same moment.
+
 With ``audit_log`` set, every routed request writes, besides its member-call lines, one request record: what it
 cost, which members answered, the router's predicted quality of the answer, and the counterfactual, what each
 pool member alone would have cost for it (card prices × the request's input tokens and the member's predicted
@@ -15,12 +18,14 @@ its subtask id and the graph request it belongs to.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 
 from langchain_emafusion.errors import InvalidInputError
+from langchain_emafusion.feedback.log import DecisionRecord, FeedbackLog
 from langchain_emafusion.pipeline.request import FusionRequest
 from langchain_emafusion.pool.pool import ModelPool
 from langchain_emafusion.privacy.audit import AuditLog, MemberEstimate, RequestRecord
@@ -31,6 +36,7 @@ __all__ = [
     "LedgerContext",
     "LedgerReference",
     "LedgerWriter",
+    "decision_record",
     "ledger_context",
     "request_record",
     "resolve_ledger_reference",
@@ -187,8 +193,41 @@ def request_record(
     )
 
 
+def decision_record(request: FusionRequest, context: LedgerContext) -> DecisionRecord:
+    """The feedback log's record of an answered request: what the router saw and decided, and what it cost."""
+    answers = [call for call in request.calls if "error" not in call]
+    chosen = request.fusion.get("chosen")
+    if isinstance(chosen, str):
+        answered_by = None if request.fusion.get("strategy") == "synthesize" else chosen
+    else:
+        answered_by = answers[-1]["model"] if answers else None
+    usage = request.usage()
+    return DecisionRecord(
+        run_id=request.request_id,
+        parent_id=context.parent_id,
+        stage=context.stage,
+        prompt=request.privacy.loggable_text() or " ",
+        router=request.decision.router,
+        strategy=str(request.fusion.get("strategy", request.decision.strategy)),
+        models=tuple(dict.fromkeys(call["model"] for call in answers)),
+        answered_by=answered_by,
+        predicted_quality={
+            name: min(q, 1.0) for name, q in _numbers(request.decision.details, "predicted_quality").items()
+        },
+        quality_cost_tradeoff=request.routing.quality_cost_tradeoff,
+        cost_usd=sum(call["cost_usd"] for call in request.calls),
+        input_tokens=usage["input_tokens"],
+        output_tokens=usage["output_tokens"],
+        latency_s=max(0.0, time.perf_counter() - request.started),
+    )
+
+
 class LedgerWriter:
-    """Writes one request's record once, when the request ends (answered or failed); a no-op without a log."""
+    """Writes one request's records once, when the request ends; a no-op without an audit or feedback log.
+
+    The audit log gets the ledger's request record (answered or failed), the feedback log the decision record
+    of an answered request.
+    """
 
     def __init__(
         self,
@@ -196,18 +235,23 @@ class LedgerWriter:
         request: FusionRequest,
         reference: LedgerReference | None,
         context: LedgerContext,
+        feedback: FeedbackLog | None = None,
     ) -> None:
-        """Prepare the record of ``request`` (``reference`` None: no audit log, nothing is written)."""
+        """Prepare the records of ``request`` (``reference`` None: no audit log; ``feedback`` None: no feedback log)."""
         self.audit = audit
         self.request = request
         self.reference = reference
         self.context = context
+        self.feedback = feedback
         self.written = False
 
     async def write(self, error: BaseException | None = None) -> None:
-        """Write the record (``error``: the exception the request failed with); later calls do nothing."""
-        if self.written or self.audit is None or self.reference is None:
+        """Write the records (``error``: the exception the request failed with); later calls do nothing."""
+        if self.written:
             return
         self.written = True
         # A record that cannot be written fails the request, as a member call's does.
-        await self.audit.aappend(request_record(self.request, self.reference, self.context, error))
+        if self.audit is not None and self.reference is not None:
+            await self.audit.aappend(request_record(self.request, self.reference, self.context, error))
+        if self.feedback is not None and error is None:
+            await self.feedback.aappend(decision_record(self.request, self.context))

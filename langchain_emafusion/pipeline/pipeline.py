@@ -24,6 +24,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from langchain_emafusion.errors import InvalidInputError, NoEligibleModelError
+from langchain_emafusion.feedback.log import FeedbackLog
 from langchain_emafusion.pipeline.ledger import LedgerReference, LedgerWriter, ledger_context
 from langchain_emafusion.pipeline.member import MemberCaller, child_callbacks
 from langchain_emafusion.pipeline.messages import answer_chunks, check_messages, estimate_tokens, message_text
@@ -120,6 +121,7 @@ class PipelineSettings(Protocol):
     timeout: float | None
     max_retries: int
     audit_log: str | Path | None
+    feedback_log: str | Path | None
     quality_cost_tradeoff: float | None
     max_cost_usd: float | None
     max_latency_s: float | None
@@ -338,7 +340,10 @@ class FusionPipeline:
         context = ledger_context(run_manager)
         request.subtask_id = context.subtask_id
         reference = self.settings.ledger_reference if caller.audit is not None else None
-        return LedgerWriter(caller.audit, request, reference, context)
+        log = self.settings.feedback_log
+        return LedgerWriter(
+            caller.audit, request, reference, context, FeedbackLog(log) if log is not None else None
+        )
 
     def _tier2(self, request: FusionRequest, caller: MemberCaller) -> Tier2Run | None:
         """Tier 2's run when the router chose a multi-member strategy, else None (one member, fallbacks)."""

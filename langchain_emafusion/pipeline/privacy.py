@@ -17,6 +17,7 @@ from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
 
 from langchain_emafusion.errors import NoEligibleModelError
+from langchain_emafusion.pipeline.messages import message_text
 from langchain_emafusion.pool.card import ModelCard
 from langchain_emafusion.privacy.policy import MemberAccess, PrivacyPolicy
 from langchain_emafusion.privacy.redaction import Redactor, StreamRestorer, map_json_strings
@@ -95,6 +96,10 @@ class RequestPrivacy:
                 }
             )
         return restored
+
+    def loggable_text(self) -> str:
+        """The request's text (messages joined) with every detected value replaced by its placeholder."""
+        return "\n".join(message_text(message) for message in self._redacted)
 
     def trace_scrubber(self) -> Callable[[Any], Any] | None:
         """What hides this request's values in traced member runs (see :mod:`~langchain_emafusion.pipeline.tracing`).

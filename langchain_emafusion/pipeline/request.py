@@ -117,6 +117,7 @@ class FusionRequest:
         """The answer's ``response_metadata``: the model's name and ``fusion``, the account of the request."""
         answered = [c["model"] for c in self.calls if "error" not in c]
         fusion = {
+            "request_id": self.request_id,
             "models": answered,
             "strategy": self.decision.strategy,
             "router": self.decision.router,

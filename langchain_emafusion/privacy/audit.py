@@ -27,7 +27,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from langchain_emafusion.privacy.detectors import validate_kind_name
 from langchain_emafusion.privacy.errors import AuditLogError, PrivacyConfigError
 
-__all__ = ["AuditLog", "AuditRecord", "MemberEstimate", "RecordKind", "RequestRecord", "read_audit_log"]
+__all__ = [
+    "AuditLog",
+    "AuditRecord",
+    "MemberEstimate",
+    "RecordKind",
+    "RequestRecord",
+    "file_lock",
+    "read_audit_log",
+]
 
 RecordKind = Literal["call", "request", "all"]
 """Which records :func:`read_audit_log` returns: member calls, request records, or both in file order."""
@@ -36,8 +44,9 @@ _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _lock_for(path: Path) -> threading.Lock:
-    # One lock per file, shared by every AuditLog instance writing to it in this process.
+def file_lock(path: Path) -> threading.Lock:
+    """The lock every JSONL appender of this process takes to write ``path`` (one per resolved path)."""
+    # One lock per file, shared by every AuditLog (and feedback log) instance writing to it in this process.
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(path, threading.Lock())
 
@@ -169,7 +178,7 @@ class AuditLog:
     def __init__(self, path: str | Path) -> None:
         """Log to ``path`` (created on first write, with its parent folders)."""
         self.path = Path(path).expanduser().resolve()
-        self._lock = _lock_for(self.path)
+        self._lock = file_lock(self.path)
 
     def append(self, record: AuditRecord | RequestRecord) -> None:
         """Write one record."""
