@@ -113,8 +113,9 @@ class FusionChatModel(PipelineChatModel):
 
     Learning from production:
         ``feedback_log`` gets one decision record per answered request (run id, the routed text with detected
-        values replaced by placeholders, router, members, predicted qualities, cost); score answers and the
-        trained router is corrected where the scores show it was wrong about a member:
+        values replaced by placeholders, router, members, predicted qualities, cost); score answers and retrain
+        the policy on them (each scored prompt joins its training table, the other members' scores imputed by
+        the router's predictions):
 
         .. code-block:: python
 

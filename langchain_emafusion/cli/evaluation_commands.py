@@ -68,8 +68,8 @@ def train(
         str | None,
         typer.Option(
             "--base",
-            help="With a feedback log: the trained policy (or tier-1 folder, or 'default' for the embedded "
-            "pool's shipped predictor) to correct with its scores.",
+            help="With a feedback log: the policy (a folder written by `emafusion train`) to retrain with "
+            "its scores.",
         ),
     ] = None,
     feedback_key: Annotated[
@@ -80,13 +80,13 @@ def train(
 ) -> None:
     """Train the project's routing policy on an outcome table and save it to OUT.
 
-    Given a feedback log instead, correct the --base router with the scores callers gave its answers.
+    Given a feedback log instead, retrain the --base policy with the scores callers gave its answers.
     """
     from langchain_emafusion.feedback.log import is_feedback_log
 
     console = Console(stderr=True)
     if is_feedback_log(outcomes):
-        _correct_from_feedback(
+        _retrain_from_feedback(
             console, outcomes, out, base, feedback_key, seed, embedding_cache, no_embedding_cache
         )
         return
@@ -124,7 +124,7 @@ def train(
     )
 
 
-def _correct_from_feedback(
+def _retrain_from_feedback(
     console: Console,
     log: Path,
     out: Path,
@@ -134,25 +134,31 @@ def _correct_from_feedback(
     embedding_cache: Path | None,
     no_embedding_cache: bool,
 ) -> None:
-    from langchain_emafusion.feedback.training import correct_router
+    from langchain_emafusion.feedback.training import retrain_with_feedback
 
     if base is None:
         console.print(
             f"[red]error:[/red] {escape(str(log))} is a feedback log: it holds one member's score per request, "
-            "not every member's, so it corrects a trained router rather than training one; pass --base POLICY "
-            "(or --base default for the embedded pool's shipped predictor)",
+            "not every member's, so it extends a trained policy's table rather than making one; pass --base "
+            "POLICY (a folder written by `emafusion train`)",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(code=2)
     try:
-        report = correct_router(
-            log, base, out, key=key, seed=seed, encoder=_encoder(embedding_cache, no_embedding_cache)
+        report = retrain_with_feedback(
+            log,
+            base,
+            out,
+            key=key,
+            seed=seed,
+            encoder=_encoder(embedding_cache, no_embedding_cache),
+            progress=True,
         )
     except (EmaFusionError, ValueError) as error:
         console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from error
-    account, validation = report["account"], report["validation"]
+    account, table = report["account"], report["table"]
     members = ", ".join(f"{m} {n}" for m, n in account["per_member"].items())
     console.print(
         f"read {account['examples']} scored answers ({members}) of {account['decisions']} decisions; "
@@ -161,20 +167,12 @@ def _correct_from_feedback(
         f"{account['feedback_naming_no_decision']} scores naming no logged run",
         highlight=False,
     )
-    losses = validation.get("out_of_fold_log_loss", {})
-    chosen = validation.get("chosen", "none")
-    if report["correction"] is None:
-        console.print(
-            f"no correction validated better than none (out-of-fold log loss {losses.get('none', float('nan')):.4f}); "
-            f"{out} routes as {base} does",
-            highlight=False,
-        )
-    else:
-        console.print(
-            f"correction of strength {chosen} chosen by cross-validation: out-of-fold log loss "
-            f"{losses[chosen]:.4f} vs {losses['none']:.4f} without; saved to {out}",
-            highlight=False,
-        )
+    console.print(
+        f"retrained on {table['base_prompts']} prompts of the base's table + {table['feedback_prompts']} scored "
+        f"answers (other members' scores imputed by the base router); tier 2 "
+        f"{'kept from the base' if report['tier2'] else 'none'}; saved to {out}",
+        highlight=False,
+    )
 
 
 def evaluate(

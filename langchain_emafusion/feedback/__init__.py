@@ -2,7 +2,7 @@
 
 ``FusionChatModel(feedback_log="feedback.jsonl")`` logs each answered request; ``llm.record_feedback(run_id,
 score)`` or :func:`import_langsmith_feedback` adds scores; ``emafusion train --outcomes feedback.jsonl --base
-policy/ --out policy2/`` corrects the trained router with them.
+policy/ --out policy2/`` retrains the router on them.
 """
 
 from langchain_emafusion.feedback.log import (

@@ -6,8 +6,8 @@ placeholder, whatever the privacy mode), the router, the members that answered a
 returned, the router's predicted quality of each member, cost, tokens and seconds. ``llm.record_feedback(run_id,
 score)`` (or :func:`import_langsmith_feedback`) appends a :class:`FeedbackRecord` (``"kind": "feedback"``).
 :func:`read_feedback_examples` joins them into training examples: one (prompt, member, score) per scored
-decision, which ``emafusion train --outcomes LOG --base POLICY`` uses to correct a trained router
-(:mod:`~langchain_emafusion.tier1.adjustment`).
+decision, from which ``emafusion train --outcomes LOG --base POLICY`` retrains a router
+(:mod:`~langchain_emafusion.feedback.training`).
 
 A run id is the LangChain run id of the fusion model's call (``run_id`` in callbacks and LangSmith, and
 ``response_metadata["fusion"]["request_id"]``). A fusion-graph request is logged per call; feedback on the graph's
@@ -219,6 +219,9 @@ class FeedbackExamples:
     """The member that answered each example."""
     scores: list[float] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    cost_usd: list[float] = field(default_factory=list)
+    """What each example's request cost (all its calls)."""
+    input_tokens: list[int] = field(default_factory=list)
     output_tokens: list[int] = field(default_factory=list)
     decisions: int = 0
     feedback: int = 0
@@ -282,6 +285,8 @@ def read_feedback_examples(path: str | Path, *, key: str | None = None) -> Feedb
         examples.models.append(decision.answered_by)
         examples.scores.append(score)
         examples.run_ids.append(decision.run_id)
+        examples.cost_usd.append(decision.cost_usd)
+        examples.input_tokens.append(decision.input_tokens)
         examples.output_tokens.append(decision.output_tokens)
     return examples
 

@@ -90,8 +90,8 @@ class PipelineChatModel(BaseChatModel):
     feedback_log: str | Path | None = None
     """A JSONL file that gets one decision record per answered request (run id, the routed text with every
     detected value replaced by its placeholder, router, members, predicted qualities, cost, tokens, seconds);
-    :meth:`record_feedback` adds scores to it and ``emafusion train --outcomes FILE --base POLICY`` corrects a
-    trained router with them. None writes no log."""
+    :meth:`record_feedback` adds scores to it and ``emafusion train --outcomes FILE --base POLICY --out NEW``
+    retrains a trained policy with them. None writes no log."""
 
     ledger_baseline: str | None = None
     """The pool member the savings ledger compares each request with: the audit log's request records (one per

@@ -12,8 +12,7 @@ validation splits (the weight may be 0), so the blend is learned, not hand-set: 
 table, neighbours keep local detail it blurs, and on small tables (a thousand prompts) each wins on different
 prompts. A predictor trained by ``emafusion train`` may also carry a :class:`~.blend.RouterBlend` (the network
 mixed with per-model ridge, kNN and prompt-cluster predictions, weights chosen out of fold), applied before the
-memory of repeated prompts. Production feedback can then correct it per member
-(:class:`~.adjustment.FeedbackAdjustment`, applied last; ``emafusion train --outcomes FEEDBACK --base POLICY``).
+memory of repeated prompts.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from langchain_emafusion.errors import EmaFusionError
 from langchain_emafusion.pool.card import UNKNOWN_OUTPUT_TOKENS
 from langchain_emafusion.routing.base import PREDICTOR_CONFIG_FILE
 from langchain_emafusion.routing.encoder import PromptEncoder
-from langchain_emafusion.tier1.adjustment import FeedbackAdjustment
 from langchain_emafusion.tier1.blend import RouterBlend, neighbour_scores, unit_keys
 from langchain_emafusion.tier1.features import FeatureConfig, PromptFeaturizer
 
@@ -200,7 +198,6 @@ class Tier1Predictor:
         neighbours: int = 0,
         neighbour_weight: float = 0.0,
         blend: RouterBlend | None = None,
-        adjustment: FeedbackAdjustment | None = None,
     ) -> None:
         """Wrap a trained network (use :meth:`fit` or :meth:`load` rather than calling this directly).
 
@@ -209,8 +206,7 @@ class Tier1Predictor:
         nearest training prompts with weight ``neighbour_weight``, and a prompt that repeats one of them gets its
         recorded outcome blended in as well. ``blend`` (chosen out of fold by ``emafusion train``, see
         :mod:`~langchain_emafusion.tier1.router_choice`) mixes the network's probabilities with simpler
-        families' before the repeat memory. ``adjustment`` corrects the result per member from production
-        feedback (see :mod:`~langchain_emafusion.tier1.adjustment`).
+        families' before the repeat memory.
         """
         self.net = net.eval()
         self.models = list(models)
@@ -225,7 +221,6 @@ class Tier1Predictor:
         self.neighbour_weight = float(neighbour_weight)
         self.blend: RouterBlend | None = None
         self._serve_blend(blend)
-        self.adjustment: FeedbackAdjustment | None = adjustment
 
     # --- training ---------------------------------------------------------------------------------------------
     @classmethod
@@ -295,21 +290,15 @@ class Tier1Predictor:
         )
 
     # --- inference ----------------------------------------------------------------------------------------------
-    def predict_features(self, features: np.ndarray, *, corrected: bool = True) -> Predictions:
-        """Predictions from precomputed feature vectors (n, dimension).
-
-        ``corrected=False`` leaves out the feedback correction (the predictor as trained).
-        """
+    def predict_features(self, features: np.ndarray) -> Predictions:
+        """Predictions from precomputed feature vectors (n, dimension)."""
         with torch.inference_mode():
             quality, tokens, task = self.net(
                 torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
             )
-        recalled = self._recall(features, torch.sigmoid(quality).numpy().astype(np.float64))
-        if corrected and self.adjustment is not None and len(features):
-            recalled = self.adjustment.apply(self.models, recalled, _memory_keys(features, self.featurizer))
         return Predictions(
             models=list(self.models),
-            quality=recalled,
+            quality=self._recall(features, torch.sigmoid(quality).numpy().astype(np.float64)),
             output_tokens=np.expm1(tokens.numpy().astype(np.float64)).clip(min=1.0),
             task_labels=list(self.task_labels),
             task_probs=torch.softmax(task, dim=-1).numpy() if self.task_labels else None,
@@ -451,7 +440,6 @@ class Tier1Predictor:
             neighbour_weight=self.neighbour_weight,
             info=dict(self.info),
             blend=None if self.blend is None else self.blend.without(index),
-            adjustment=self.adjustment,
         )
 
     # --- persistence ---------------------------------------------------------------------------------------------
@@ -469,9 +457,6 @@ class Tier1Predictor:
         if self.blend is not None:
             for name, array in self.blend.tensors(_BLEND_PREFIX).items():
                 tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
-        if self.adjustment is not None:
-            for name, array in self.adjustment.tensors(_FEEDBACK_PREFIX).items():
-                tensors[name] = torch.from_numpy(np.ascontiguousarray(array))
         save_file(tensors, str(folder / WEIGHTS_FILE))
         config = {
             "format_version": FORMAT_VERSION,
@@ -482,7 +467,6 @@ class Tier1Predictor:
             "default_output_tokens": self.default_output_tokens.tolist(),
             "neighbours": {"k": self.neighbours, "weight": self.neighbour_weight},
             "blend": None if self.blend is None else self.blend.config(),
-            "feedback_adjustment": None if self.adjustment is None else self.adjustment.config(),
             "info": self.info,
         }
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -533,19 +517,6 @@ class Tier1Predictor:
         blend_arrays = {
             name: state.pop(name).numpy() for name in list(state) if name.startswith(_BLEND_PREFIX)
         }
-        feedback_arrays = {
-            name: state.pop(name).numpy() for name in list(state) if name.startswith(_FEEDBACK_PREFIX)
-        }
-        adjustment = None
-        if config.get("feedback_adjustment"):
-            try:
-                adjustment = FeedbackAdjustment.restore(
-                    config["feedback_adjustment"], feedback_arrays, _FEEDBACK_PREFIX
-                )
-            except (KeyError, ValueError, TypeError) as exc:
-                raise PredictorFileError(
-                    f"{config_path}'s feedback correction does not match {weights_path}: {exc}"
-                ) from exc
         blend = None
         if config.get("blend"):
             try:
@@ -572,7 +543,6 @@ class Tier1Predictor:
             neighbours=neighbours,
             neighbour_weight=neighbour_weight,
             blend=blend,
-            adjustment=adjustment,
         )
 
 
@@ -581,7 +551,6 @@ _BLOCK = 1024
 _MEMORY_KEYS = "memory.keys"
 _MEMORY_SCORES = "memory.scores"
 _BLEND_PREFIX = "blend."
-_FEEDBACK_PREFIX = "feedback."
 
 
 def _memory_keys(features: np.ndarray, featurizer: PromptFeaturizer) -> np.ndarray:

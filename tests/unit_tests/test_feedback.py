@@ -1,4 +1,4 @@
-"""Learning from production: the feedback log written by real calls, scores, LangSmith import, the correction."""
+"""Learning from production: the feedback log written by real calls, scores, LangSmith import, retraining."""
 
 from __future__ import annotations
 
@@ -26,12 +26,18 @@ from langchain_emafusion.feedback import (
     read_feedback_examples,
     read_feedback_log,
 )
-from langchain_emafusion.feedback.training import correct_router
+from langchain_emafusion.feedback.training import (
+    FEEDBACK_PROMPT_PREFIX,
+    ScoredAnswer,
+    feedback_training_table,
+    retrain_with_feedback,
+)
 from tests.unit_tests.test_ledger import PROMPT, cost, pool
 
 torch = pytest.importorskip("torch")
 
-from langchain_emafusion.tier1.adjustment import fit_adjustment  # noqa: E402
+from langchain_emafusion.evaluation.table import write_outcomes  # noqa: E402
+from langchain_emafusion.evaluation.training import TRAIN_TABLE_FILE, load_training_table, train_policy  # noqa: E402
 from langchain_emafusion.tier1.predictor import Tier1Predictor  # noqa: E402
 from tests.unit_tests.tier1.test_tier1 import FAST, LEXICAL, cards, prompts, table  # noqa: E402
 
@@ -156,76 +162,71 @@ def test_feedback_on_a_graph_request_scores_its_subtasks_not_its_merge(tmp_path:
     assert examples.run_ids == ["s1", "s2"] and examples.scores == [0.5, 0.5] and examples.no_member == 2
 
 
+TRANSLATE = [
+    "translate '{w}' into French",
+    "say '{w}' in French",
+    "French for '{w}'?",
+    "'{w}' in French, please",
+]
+
+
+def translations(n: int, offset: int = 0) -> list[str]:
+    """A kind of prompt the base table never had: in production `cheap` turns out right on it."""
+    return [TRANSLATE[i % 4].format(w=f"word{offset + i}") for i in range(n)]
+
+
 @pytest.fixture(scope="module")
 def base() -> Tier1Predictor:
-    """Trained where `cheap` is right on nothing; in production it turns out right on poems."""
+    """Trained where `cheap` is right on nothing (maths and poems only)."""
     return Tier1Predictor.fit(table(), training=FAST, features=LEXICAL)
 
 
-def production(n: int) -> tuple[list[str], list[str], list[float]]:
-    poems, maths = prompts("poem", n, offset=500), prompts("math", n, offset=500)
-    return poems + maths, ["cheap"] * (2 * n), [1.0] * n + [0.0] * n
-
-
-def test_the_correction_learns_what_feedback_shows_and_leaves_other_members_alone(
+def test_a_feedback_table_reveals_the_answering_members_score_and_imputes_the_others(
     base: Tier1Predictor,
 ) -> None:
-    held_out = prompts("poem", 10, offset=900) + prompts("math", 10, offset=900)
-    before = base.predict(held_out).quality
-    adjustment, validation = fit_adjustment(base, *production(40))
-    assert adjustment is not None and adjustment.models == ["cheap"] and adjustment.examples == {"cheap": 80}
-    losses = validation["out_of_fold_log_loss"]
-    assert losses[validation["chosen"]] < losses["none"]
-    base.adjustment = adjustment
-    try:
-        after = base.predict(held_out).quality
-        assert np.array_equal(
-            base.predict_features(base.featurizer.transform(held_out), corrected=False).quality, before
-        )
-    finally:
-        base.adjustment = None
-    cheap, others = base.models.index("cheap"), [base.models.index(m) for m in ("mathy", "poet")]
-    assert after[:10, cheap].mean() > 0.5 > before[:10, cheap].mean()  # poems: cheap is good now
-    assert after[10:, cheap].mean() < 0.3  # maths: still not
-    np.testing.assert_array_equal(after[:, others], before[:, others])
+    texts = translations(2)
+    answers = [
+        ScoredAnswer(f"{FEEDBACK_PROMPT_PREFIX}a", texts[0], "cheap", 1.0, 3e-5, 40, 10),
+        ScoredAnswer(f"{FEEDBACK_PROMPT_PREFIX}b", texts[1], "poet", 0.0),
+    ]
+    extended = feedback_training_table(table(), base, answers)
+    assert extended.n_prompts == table().n_prompts + 2 and extended.models == table().models
+    predicted = base.predict(texts).quality
+    column = {name: j for j, name in enumerate(extended.models)}
+    first, second = extended.prompt_ids.index("feedback:a"), extended.prompt_ids.index("feedback:b")
+    assert extended.scores[first, column["cheap"]] == 1.0 and extended.scores[second, column["poet"]] == 0.0
+    assert extended.row(first, column["cheap"]).output_tokens == 10
+    for name in ("mathy", "poet"):
+        assert extended.scores[first, column[name]] == pytest.approx(predicted[0, base.models.index(name)])
+        # billed at the member's mean recorded cost, without token counts
+        imputed = extended.row(first, column[name])
+        assert imputed.cost_usd == pytest.approx(np.mean(table().costs[:, column[name]]))
+        assert imputed.output_tokens is None
+    # A later round rebuilds its rows from the whole log: the earlier round's are replaced, not kept twice.
+    again = feedback_training_table(extended, base, answers[:1])
+    assert again.n_prompts == table().n_prompts + 1
+    with pytest.raises(FeedbackLogError, match="not trained on: ghost"):
+        feedback_training_table(table(), base, [ScoredAnswer("feedback:c", "x", "ghost", 1.0)])
+    with pytest.raises(FeedbackLogError, match="share a prompt id"):
+        feedback_training_table(table(), base, [answers[0], answers[0]])
 
 
-def test_feedback_that_agrees_with_the_router_barely_moves_it(base: Tier1Predictor) -> None:
-    # The predictor already knows mathy is right on maths: feedback saying so may sharpen it, not distort it.
-    maths = prompts("math", 30, offset=700)
-    quality = base.predict(maths).quality
-    adjustment, validation = fit_adjustment(base, maths, ["mathy"] * 30, [1.0] * 30)
-    if adjustment is not None:
-        base.adjustment = adjustment
-        try:
-            moved = np.abs(base.predict(maths).quality - quality)
-        finally:
-            base.adjustment = None
-        assert moved.mean() < 0.01
-    # One scored answer cannot be cross-validated: no correction.
-    single, account = fit_adjustment(base, maths[:1], ["cheap"], [1.0])
-    assert single is None and account["chosen"] == "none"
-    with pytest.raises(ValueError, match="does not have: ghost"):
-        fit_adjustment(base, maths[:2], ["ghost", "mathy"], [1.0, 0.0])
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        fit_adjustment(base, maths[:1], ["mathy"], [2.0])
-
-
-def test_emafusion_train_corrects_a_router_from_its_feedback_log(
-    base: Tier1Predictor, tmp_path: Path
-) -> None:
-    base.save(tmp_path / "base")
+def test_emafusion_train_retrains_a_policy_from_its_feedback_log(tmp_path: Path) -> None:
+    train_file = write_outcomes(table(), tmp_path / "train.jsonl")
+    train_policy(train_file, tmp_path / "base", features=LEXICAL, training=FAST)
     log = tmp_path / "feedback.jsonl"
     knob = 0.5
     llm = FusionChatModel(
         pool=ModelPool(cards()), router=str(tmp_path / "base"), feedback_log=log, quality_cost_tradeoff=knob
     )
-    poem = "write a poem about the harbour 4242"
-    assert llm.invoke(poem).content == "roses"  # poet, as trained: cheap is predicted wrong on poems
-    texts, _, scores = production(30)
-    for text, score in zip(texts, scores, strict=True):
-        answer = llm.invoke(text, model="cheap")  # production traffic that reached cheap
-        llm.record_feedback(answer.response_metadata["fusion"]["request_id"], score)
+    probe = "translate 'harbour' into French"
+    assert llm.invoke(probe).content != "meh"  # as trained, cheap is predicted wrong on everything
+    for text in translations(40, offset=100):
+        answer = llm.invoke(text, model="cheap")  # production traffic that reached cheap: right
+        llm.record_feedback(answer.response_metadata["fusion"]["request_id"], 1.0)
+    for text in prompts("math", 20, offset=500):
+        answer = llm.invoke(text, model="cheap")  # and wrong on maths, as the base knew
+        llm.record_feedback(answer.response_metadata["fusion"]["request_id"], 0.0)
 
     runner = CliRunner()
     refused = runner.invoke(app, ["train", "--outcomes", str(log), "--out", str(tmp_path / "x")])
@@ -235,22 +236,29 @@ def test_emafusion_train_corrects_a_router_from_its_feedback_log(
         ["train", "--outcomes", str(log), "--base", str(tmp_path / "base"), "--out", str(tmp_path / "new")],
     )
     assert result.exit_code == 0, result.output
-    assert "read 60 scored answers (cheap 60) of 61 decisions" in " ".join(result.output.split())
+    output = " ".join(result.output.split())
+    assert "read 60 scored answers (cheap 60) of 61 decisions" in output
+    assert f"retrained on {table().n_prompts} prompts of the base's table + 60 scored answers" in output
     report = json.loads((tmp_path / "new" / "feedback.json").read_text())
-    assert (
-        report["correction"]["models"] == ["cheap"] and report["account"]["decisions_without_feedback"] == 1
-    )
-    corrected = FusionChatModel(
+    assert report["account"]["decisions_without_feedback"] == 1 and report["table"]["feedback_prompts"] == 60
+    manifest = json.loads((tmp_path / "new" / "manifest.json").read_text())
+    assert manifest["feedback"]["table"] == report["table"] and manifest["tier2"] is not None
+    assert load_training_table(tmp_path / "new").n_prompts == table().n_prompts + 60
+    retrained = FusionChatModel(
         pool=ModelPool(cards()), router=str(tmp_path / "new"), quality_cost_tradeoff=knob
     )
-    # cheap is now predicted right on most poems and costs a twentieth of poet: the same knob picks it.
-    answer = corrected.invoke(poem)
+    # cheap is now predicted right on translations and costs a twentieth of the others: the same knob picks it.
+    answer = retrained.invoke(probe)
     assert answer.content == "meh"
     assert answer.response_metadata["fusion"]["router_details"]["predicted_quality"]["cheap"] > 0.5
-    assert corrected.invoke("compute 1234 plus 77").content == "42"
-    assert Tier1Predictor.load(tmp_path / "base").adjustment is None  # the base is untouched
+    assert retrained.invoke("compute 1234 plus 77").content == "42"
+    assert load_training_table(tmp_path / "base").n_prompts == table().n_prompts  # the base is untouched
     with pytest.raises(FeedbackLogError, match="not empty"):
-        correct_router(log, tmp_path / "base", tmp_path / "new")
+        retrain_with_feedback(log, tmp_path / "base", tmp_path / "new")
+    bare = tmp_path / "bare"
+    Tier1Predictor.fit(table(), training=FAST, features=LEXICAL).save(bare)
+    with pytest.raises(FeedbackLogError, match=TRAIN_TABLE_FILE):
+        retrain_with_feedback(log, bare, tmp_path / "y")
     again = runner.invoke(
         app, ["train", "--outcomes", str(log), "--base", "b", "--feedback-key", "k", "--out", "y"]
     )
