@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from langchain_emafusion.cli.errors import error_exit
 from langchain_emafusion.errors import EmaFusionError
 
 app = typer.Typer(
@@ -54,8 +55,7 @@ def chat(
         for warning in caught:
             console.print(f"[yellow]warning:[/yellow] {warning.message}")
     except EmaFusionError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from exc
+        raise error_exit(console, str(exc)) from exc
     fusion = message.response_metadata["fusion"]
     if as_json:
         typer.echo(

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from langchain_emafusion.cli.errors import error_exit
 from langchain_emafusion.errors import EmaFusionError
 
 __all__ = ["register"]
@@ -39,8 +40,7 @@ def index(
 
     console = Console()
     if index_type not in ("auto", "flat", "ivf"):
-        console.print(f"[red]error:[/red] --index-type must be auto, flat or ivf, got {escape(index_type)!r}")
-        raise typer.Exit(code=2)
+        raise error_exit(console, f"--index-type must be auto, flat or ivf, got {escape(index_type)!r}")
     try:
         report = build_index(
             docs_dir,
@@ -50,8 +50,7 @@ def index(
             index_type=index_type,  # type: ignore[arg-type]
         )
     except EmaFusionError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(code=2) from exc
+        raise error_exit(console, escape(str(exc))) from exc
     for skipped in report.skipped:
         console.print(f"[yellow]skipped:[/yellow] {escape(skipped)}")
     console.print(

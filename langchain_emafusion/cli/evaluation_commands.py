@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from langchain_emafusion.cli.errors import error_exit
 from langchain_emafusion.errors import EmaFusionError
 
 if TYPE_CHECKING:
@@ -91,13 +92,13 @@ def train(
         )
         return
     if base is not None or feedback_key is not None:
-        console.print(
-            "[red]error:[/red] --base and --feedback-key apply to a feedback log; "
+        raise error_exit(
+            console,
+            "--base and --feedback-key apply to a feedback log; "
             f"{escape(str(outcomes))} is an outcome table (train on it without them)",
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(code=2)
     from langchain_emafusion.evaluation.training import train_policy
 
     try:
@@ -109,8 +110,7 @@ def train(
             progress=True,
         )
     except (EmaFusionError, ValueError) as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from error
+        raise error_exit(console, escape(str(error)), highlight=False, soft_wrap=True) from error
     table = manifest["train_table"]
     console.print(
         f"trained {manifest['policy']} on {table['n_prompts']} prompts x {len(table['models'])} models; "
@@ -137,14 +137,14 @@ def _retrain_from_feedback(
     from langchain_emafusion.feedback.training import retrain_with_feedback
 
     if base is None:
-        console.print(
-            f"[red]error:[/red] {escape(str(log))} is a feedback log: it holds one member's score per request, "
+        raise error_exit(
+            console,
+            f"{escape(str(log))} is a feedback log: it holds one member's score per request, "
             "not every member's, so it extends a trained policy's table rather than making one; pass --base "
             "POLICY (a folder written by `emafusion train`)",
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(code=2)
     try:
         report = retrain_with_feedback(
             log,
@@ -156,8 +156,7 @@ def _retrain_from_feedback(
             progress=True,
         )
     except (EmaFusionError, ValueError) as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from error
+        raise error_exit(console, escape(str(error)), highlight=False, soft_wrap=True) from error
     account, table = report["account"], report["table"]
     members = ", ".join(f"{m} {n}" for m, n in account["per_member"].items())
     console.print(
@@ -207,8 +206,7 @@ def evaluate(
             progress=True,
         )
     except (EmaFusionError, ValueError, FileNotFoundError) as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from error
+        raise error_exit(console, escape(str(error)), highlight=False, soft_wrap=True) from error
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if plot is not None:
@@ -290,8 +288,7 @@ def convert(
             rows = CONVERTERS[dataset.value](folder)
         table = OutcomeTable(rows)
     except (EmaFusionError, ValueError) as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from error
+        raise error_exit(console, escape(str(error)), highlight=False, soft_wrap=True) from error
     write_outcomes(table, out)
     console.print(
         f"wrote {len(table.rows)} rows ({table.n_prompts} prompts x {len(table.models)} models) to {out}"
@@ -339,8 +336,7 @@ def calibrate(
 
     console = Console(stderr=True)
     if target_accuracy is not None and max_mean_cost_usd is not None:
-        console.print("[red]error:[/red] give at most one of --target-accuracy and --max-mean-cost-usd")
-        raise typer.Exit(code=2)
+        raise error_exit(console, "give at most one of --target-accuracy and --max-mean-cost-usd")
     try:
         if outcomes is None:
             curve, source = load_calibration(policy)
@@ -354,8 +350,7 @@ def calibrate(
             )
         )
     except (EmaFusionError, ValueError, FileNotFoundError) as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from error
+        raise error_exit(console, escape(str(error)), highlight=False, soft_wrap=True) from error
     if as_json:
         from langchain_emafusion.routing.targets import curve_to_json
 

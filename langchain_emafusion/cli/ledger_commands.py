@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from langchain_emafusion.cli.errors import error_exit
 from langchain_emafusion.errors import EmaFusionError
 
 if TYPE_CHECKING:
@@ -111,8 +112,7 @@ def ledger(
         summary = summarize_ledger(records, baseline=baseline)
         written = plot_ledger(records, plot, baseline=baseline) if plot is not None else None
     except EmaFusionError as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from error
+        raise error_exit(console, escape(str(error)), highlight=False, soft_wrap=True) from error
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from langchain_emafusion.cli.errors import error_exit
 from langchain_emafusion.errors import EmaFusionError
 
 __all__ = ["register"]
@@ -113,8 +114,7 @@ def synth(
             progress=progress,
         ).run()
     except EmaFusionError as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from error
+        raise error_exit(console, escape(str(error)), highlight=False, soft_wrap=True) from error
     if summary is not None:
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_emafusion.evaluation.errors import OutcomeTableError
+from langchain_emafusion.jsonl import iter_jsonl
 
 __all__ = ["OutcomeRow", "OutcomeTable", "read_outcomes", "write_outcomes", "split_outcomes"]
 
@@ -228,28 +227,12 @@ def read_outcomes(path: str | Path) -> OutcomeTable:
     source = Path(path)
     rows: list[OutcomeRow] = []
     line_numbers: list[int] = []
-    # newline=None splits lines exactly as reading the file in text mode would.
-    with io.StringIO(_decoded(source), newline=None) as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise OutcomeTableError(
-                    f"not valid JSON ({error.msg})", path=source, line=line_number
-                ) from None
-            if not isinstance(data, dict):
-                raise OutcomeTableError(
-                    f"expected a JSON object, got {type(data).__name__}", path=source, line=line_number
-                )
-            try:
-                rows.append(OutcomeRow.model_validate(data))
-            except ValidationError as error:
-                raise OutcomeTableError(
-                    _format_validation_error(error), path=source, line=line_number
-                ) from None
-            line_numbers.append(line_number)
+    for line_number, data in iter_jsonl(source, OutcomeTableError, text=_decoded(source)):
+        try:
+            rows.append(OutcomeRow.model_validate(data))
+        except ValidationError as error:
+            raise OutcomeTableError(_format_validation_error(error), path=source, line=line_number) from None
+        line_numbers.append(line_number)
     return OutcomeTable(rows, line_numbers=line_numbers, path=source)
 
 

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from langchain_emafusion.errors import EmaFusionError
+from langchain_emafusion.jsonl import iter_jsonl
 from langchain_emafusion.privacy.audit import file_lock
 
 __all__ = [
@@ -180,33 +181,26 @@ def read_feedback_log(path: str | Path) -> list[LogRecord]:
     if not file.is_file():
         raise FeedbackLogError("no feedback log file here", path=file)
     records: list[LogRecord] = []
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise FeedbackLogError(f"not valid JSON ({error.msg})", path=file, line=number) from None
-            kind = data.get("kind") if isinstance(data, dict) else None
-            model: type[DecisionRecord] | type[FeedbackRecord]
-            if kind == "decision":
-                model = DecisionRecord
-            elif kind == "feedback":
-                model = FeedbackRecord
-            else:
-                raise FeedbackLogError(
-                    f"unknown record kind {str(kind)[:40]!r} (expected 'decision' or 'feedback')",
-                    path=file,
-                    line=number,
-                )
-            try:
-                records.append(model.model_validate(data))
-            except ValidationError as error:
-                fields = ", ".join(".".join(map(str, p["loc"])) for p in error.errors())
-                raise FeedbackLogError(
-                    f"not a valid {kind} record (fields: {fields})", path=file, line=number
-                ) from None
+    for number, data in iter_jsonl(file, FeedbackLogError, objects_only=False):
+        kind = data.get("kind") if isinstance(data, dict) else None
+        model: type[DecisionRecord] | type[FeedbackRecord]
+        if kind == "decision":
+            model = DecisionRecord
+        elif kind == "feedback":
+            model = FeedbackRecord
+        else:
+            raise FeedbackLogError(
+                f"unknown record kind {str(kind)[:40]!r} (expected 'decision' or 'feedback')",
+                path=file,
+                line=number,
+            )
+        try:
+            records.append(model.model_validate(data))
+        except ValidationError as error:
+            fields = ", ".join(".".join(map(str, p["loc"])) for p in error.errors())
+            raise FeedbackLogError(
+                f"not a valid {kind} record (fields: {fields})", path=file, line=number
+            ) from None
     return records
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from langchain_emafusion.jsonl import iter_jsonl
 from langchain_emafusion.privacy.detectors import validate_kind_name
 from langchain_emafusion.privacy.errors import AuditLogError, PrivacyConfigError
 
@@ -232,36 +233,27 @@ def read_audit_log(path: str | Path, *, kind: RecordKind = "call") -> Sequence[A
     if not file.is_file():
         raise AuditLogError("no audit log file here", path=file)
     records: list[AuditRecord | RequestRecord] = []
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise AuditLogError(
-                    f"not valid JSON ({error.msg}, column {error.colno})", path=file, line=number
-                ) from None
-            line_kind = data.get("kind", "call") if isinstance(data, dict) else "call"
-            if line_kind not in ("call", "request"):
-                raise AuditLogError(
-                    f"unknown record kind {str(line_kind)[:40]!r} (expected no kind, or 'request')",
-                    path=file,
-                    line=number,
-                )
-            model: type[AuditRecord] | type[RequestRecord] = (
-                RequestRecord if line_kind == "request" else AuditRecord
+    for number, data in iter_jsonl(file, AuditLogError, json_message=_not_json_message, objects_only=False):
+        line_kind = data.get("kind", "call") if isinstance(data, dict) else "call"
+        if line_kind not in ("call", "request"):
+            raise AuditLogError(
+                f"unknown record kind {str(line_kind)[:40]!r} (expected no kind, or 'request')",
+                path=file,
+                line=number,
             )
-            try:
-                record = model.model_validate(data)
-            except ValidationError as error:
-                fields = ", ".join(
-                    ".".join(str(part) for part in problem["loc"]) for problem in error.errors()
-                )
-                what = "request record" if line_kind == "request" else "audit record"
-                raise AuditLogError(
-                    f"not a valid {what} (fields: {fields})", path=file, line=number
-                ) from None
-            if kind == "all" or kind == line_kind:
-                records.append(record)
+        model: type[AuditRecord] | type[RequestRecord] = (
+            RequestRecord if line_kind == "request" else AuditRecord
+        )
+        try:
+            record = model.model_validate(data)
+        except ValidationError as error:
+            fields = ", ".join(".".join(str(part) for part in problem["loc"]) for problem in error.errors())
+            what = "request record" if line_kind == "request" else "audit record"
+            raise AuditLogError(f"not a valid {what} (fields: {fields})", path=file, line=number) from None
+        if kind == "all" or kind == line_kind:
+            records.append(record)
     return records
+
+
+def _not_json_message(error: json.JSONDecodeError) -> str:
+    return f"not valid JSON ({error.msg}, column {error.colno})"
