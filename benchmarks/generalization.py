@@ -165,7 +165,7 @@ def mean_text(values: list[Any], digits: int = 4) -> str:
     return text if len(real) == len(values) else f"{text} ({len(values) - len(real)}× never)"
 
 
-def markdown(summary: dict[str, Any]) -> str:
+def markdown(summary: dict[str, Any], kept: list[str] | None = None) -> str:
     lines = [
         "# Generalization benchmark (every shared table, both cost variants, split seeds)",
         "",
@@ -176,6 +176,13 @@ def markdown(summary: dict[str, Any]) -> str:
         "`vs best baseline`: per seed, ours − the best baseline by AUC with its 95% bootstrap interval over",
         "test prompts; `router` is the blend validation chose on the training split (per seed).",
     ]
+    if kept:
+        tables = sorted({key.split(" | ")[0] for key in kept})
+        lines += [
+            "",
+            f"Kept from the previous results file (not rerun in this partial rerun, `--keep-previous`): "
+            f"{', '.join(tables)}.",
+        ]
     lines += [
         "",
         "## Summary (mean over seeds; the interval column is the lowest and highest per-seed bound)",
@@ -248,6 +255,11 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--fresh", action="store_true", help="redo runs that have a cached report")
+    parser.add_argument(
+        "--keep-previous",
+        action="store_true",
+        help="keep the previous results file's entries for tables with no cached run (a partial rerun)",
+    )
     args = parser.parse_args()
     data_dir = args.data_dir or default_shared_dir() / "data"
     torch.set_num_threads(1)  # see benchmarks/routing.py: the int8 encoder gains nothing from more threads
@@ -274,9 +286,18 @@ def main() -> None:
         for path in sorted((work_root() / name / variant).glob("seed*/report.json"))
     ]
     summary = summarize(reports)
+    kept: dict[str, Any] = {}
+    previous_file = RESULTS_DIR / "generalization.json"
+    if args.keep_previous and previous_file.is_file():
+        rerun = {report["table"] for report in reports}
+        previous = json.loads(previous_file.read_text(encoding="utf-8"))
+        kept = {key: entry for key, entry in previous.items() if key.split(" | ")[0] not in rerun}
+        summary = dict(sorted({**summary, **kept}.items()))
+        if kept:
+            print("kept from the previous results: " + ", ".join(sorted(kept)), file=sys.stderr)
     (RESULTS_DIR / "generalization.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (RESULTS_DIR / "generalization.md").write_text(markdown(summary), encoding="utf-8")
-    print(markdown(summary))
+    (RESULTS_DIR / "generalization.md").write_text(markdown(summary, sorted(kept)), encoding="utf-8")
+    print(markdown(summary, sorted(kept)))
 
 
 if __name__ == "__main__":

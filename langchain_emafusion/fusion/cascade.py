@@ -30,15 +30,22 @@ class CascadeStrategy(FusionStrategy):
 
     name = "cascade"
 
-    def first_member(self, context: FusionContext) -> str:
-        """The member called first: the cheapest eligible one (ties: tier 1's order)."""
-        return min(
-            context.ranked, key=lambda m: (context.expected_cost_usd.get(m, 0.0), context.ranked.index(m))
-        )
+    def first_members(self, context: FusionContext) -> list[str]:
+        """The members called first, at once: the cheapest eligible one (ties: tier 1's order)."""
+        return [
+            min(
+                context.ranked,
+                key=lambda m: (context.expected_cost_usd.get(m, 0.0), context.ranked.index(m)),
+            )
+        ]
 
     async def run(self, context: FusionContext) -> FusionOutcome:
         """Run the cascade."""
-        candidates: list[Candidate] = list(await context.call_many([self.first_member(context)]))
+        candidates: list[Candidate] = list(await context.call_many(self.first_members(context)))
+        return await self.escalate(context, candidates)
+
+    async def escalate(self, context: FusionContext, candidates: list[Candidate]) -> FusionOutcome:
+        """Add one member at a time to the answers in hand while the judged gain beats knob × cost."""
         scale = context.utility_scale()
         skill = context.judge.selection_skill
         while candidates and len(candidates) < context.max_calls:

@@ -19,6 +19,6 @@ class EscalateStrategy(CascadeStrategy):
 
     name = "escalate"
 
-    def first_member(self, context: FusionContext) -> str:
+    def first_members(self, context: FusionContext) -> list[str]:
         """Tier 1's choice: the best-ranked eligible member at this knob."""
-        return context.ranked[0]
+        return [context.ranked[0]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_emafusion.errors import EmaFusionError
+from langchain_emafusion.fusion.agree import AgreementStrategy
 from langchain_emafusion.fusion.base import FusionStrategy
 from langchain_emafusion.fusion.cascade import CascadeStrategy
 from langchain_emafusion.fusion.escalate import EscalateStrategy
@@ -23,6 +24,7 @@ class UnknownStrategyError(EmaFusionError, KeyError):
 _REGISTRY: dict[str, type[FusionStrategy]] = {
     cls.name: cls
     for cls in (
+        AgreementStrategy,
         CascadeStrategy,
         EscalateStrategy,
         SelectStrategy,

@@ -183,7 +183,7 @@ async def test_tier2_replaces_a_failed_member_with_the_next_ranked_and_never_cal
     assert "broken" not in cascade.response_metadata["fusion"]["models"] and len(broken.received) == 4
 
 
-@pytest.mark.parametrize("strategy", ["vote", "select", "cascade", "escalate", "synthesize"])
+@pytest.mark.parametrize("strategy", ["vote", "select", "cascade", "escalate", "agree", "synthesize"])
 def test_every_member_failing_raises_all_members_failed_naming_each(strategy: str) -> None:
     pool = ModelPool([_card(n, ScriptedChatModel(reply="x", fail_times=100)) for n in ("p", "q", "r")])
     llm = FusionChatModel(pool=pool, router=FixedVoteRouter(strategy), decompose=False)

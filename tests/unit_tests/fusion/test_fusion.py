@@ -209,7 +209,15 @@ def _tier1_only_judge() -> AnswerJudge:
 
 
 def test_registry_lists_every_strategy_and_rejects_unknown_names() -> None:
-    assert available_strategies() == ["cascade", "escalate", "select", "single", "synthesize", "vote"]
+    assert available_strategies() == [
+        "agree",
+        "cascade",
+        "escalate",
+        "select",
+        "single",
+        "synthesize",
+        "vote",
+    ]
     with pytest.raises(UnknownStrategyError, match="registered"):
         get_strategy("nope")
     with pytest.raises(ValueError):
@@ -238,6 +246,33 @@ def test_escalate_starts_from_tier_1s_choice_and_adds_a_call_only_when_the_judge
     cascade = Recorder({"cheap": "1", "mid": "2", "big": "3"})
     _run("cascade", _context(cascade, knob=0.05, quality=quality))
     assert cascade.steps[0] == ["cheap"]
+
+
+def test_agree_asks_cheaper_members_first_and_escalates_only_when_they_disagree() -> None:
+    agreeing = Recorder({"cheap": "7", "mid": "7", "big": "8"})
+    outcome = _run("agree", _context(agreeing, knob=0.0))
+    # Tier 1's pick is "big"; the panel is the two cheaper members, asked at once; they agree, so no third call.
+    assert agreeing.steps == [["mid", "cheap"]] and outcome.strategy == "agree"
+    assert outcome.answer == "7" and outcome.called == ["mid", "cheap"]
+    split = Recorder({"cheap": "6", "mid": "7", "big": "8"})
+    outcome = _run("agree", _context(split, knob=0.0))
+    assert split.steps == [["mid", "cheap"], ["big"]] and outcome.chosen == "big"
+    # On disagreement the knob still prices the escalation: at a high knob the panel's vote stands.
+    thrifty = Recorder({"cheap": "6", "mid": "7", "big": "8"})
+    outcome = _run("agree", _context(thrifty, knob=100.0))
+    assert thrifty.steps == [["mid", "cheap"]] and outcome.called == ["mid", "cheap"]
+
+
+def test_agree_fills_its_panel_from_the_ranking_when_too_few_members_are_cheaper() -> None:
+    # Tier 1's pick is the cheapest member: nothing is cheaper, so the panel is the two best-ranked members.
+    quality = {"cheap": 0.9, "mid": 0.6, "big": 0.5}
+    recorder = Recorder({"cheap": "1", "mid": "1", "big": "2"})
+    outcome = _run("agree", _context(recorder, quality=quality))
+    assert recorder.steps == [["cheap", "mid"]] and outcome.answer == "1"
+    # Two members: the panel keeps one member to escalate to, so it is the cheaper one alone (the cascade).
+    pair = Recorder({"cheap": "1", "big": "2"})
+    outcome = _run("agree", _context(pair, quality={"cheap": 0.5, "big": 0.9}))
+    assert pair.steps == [["cheap"], ["big"]] and outcome.chosen == "big"
 
 
 def test_vote_weights_agreeing_answers_and_select_ignores_keys() -> None:
@@ -508,3 +543,32 @@ def test_live_vote_on_the_embedded_pool_calls_both_real_models(
     # Greedy decoding: streaming the same request streams the same final answer.
     streamed = list(llm.stream("What is 17 + 25? End with 'Answer: <number>'."))
     assert "".join(str(chunk.content) for chunk in streamed) == message.content
+
+
+def test_a_task_row_keeps_the_table_wide_choice_unless_another_strategy_beats_it_beyond_noise() -> None:
+    from langchain_emafusion.fusion.training import strategy_table
+
+    rng = np.random.default_rng(0)
+    n = 400
+    single = rng.normal(0.5, 0.1, size=(n, 2))
+    noise = rng.normal(0, 0.5, size=(n, 2))
+    noise -= noise.mean(axis=0)
+    utility = {
+        "single": single,
+        "vote": single + 0.08,  # clearly better everywhere: the table-wide choice at both knobs
+        "select": single + 0.03 + noise,
+        "cascade": single.copy(),
+    }
+    task = np.arange(100)
+    utility["cascade"][task] += 0.3  # on this task's prompts the cascade is far better than the vote
+    noisy = np.arange(100, 160)
+    # On these prompts `select` is ahead of the vote by less than its noise, and of `single` by more.
+    utility["select"][noisy] += 0.11 - (utility["select"][noisy] - single[noisy]).mean(axis=0)
+    groups = {ALL_TASKS: np.arange(n), "task": task, "noisy": noisy}
+    table = strategy_table(utility, groups, 2)
+    assert table[ALL_TASKS] == ["vote", "vote"]
+    assert table["task"] == ["cascade", "cascade"]
+    assert table["noisy"] == ["vote", "vote"]
+    # Chosen afresh against `single` alone, as a task row was before, the noisy row would follow `select`.
+    alone = strategy_table(utility, {ALL_TASKS: noisy}, 2)
+    assert alone[ALL_TASKS] == ["select", "select"]
