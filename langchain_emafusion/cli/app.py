@@ -103,6 +103,11 @@ def _register_optional_commands() -> None:
     from langchain_emafusion.cli.ledger_commands import register as register_ledger  # emafusion ledger
 
     register_ledger(app)
+    from langchain_emafusion.cli.onboarding_commands import (
+        register as register_onboarding,
+    )  # emafusion onboard
+
+    register_onboarding(app)
 
 
 _register_optional_commands()

@@ -53,8 +53,9 @@ class PipelineChatModel(BaseChatModel):
     """The members; a ``ModelPool``, a path to a pool YAML file, or None for the embedded local pool."""
 
     router: str | Path | Router = Field(default="auto", exclude=True)
-    """A registered router name (see ``available_routers()``), a folder written by ``emafusion train`` (a
-    tier-1 predictor, loaded on the first call), or a ``Router`` instance."""
+    """A registered router name (see ``available_routers()``), a folder written by ``emafusion train`` or
+    ``emafusion onboard`` (a tier-1 predictor, loaded on the first call), or a ``Router`` instance. When not
+    set, a pool file's ``router:`` applies, else ``"auto"``."""
 
     model_name: str = Field(default="emafusion", alias="model")
     """Name this model reports in metadata and traces."""
@@ -130,6 +131,10 @@ class PipelineChatModel(BaseChatModel):
         # the PoolConfigError / PrivacyConfigError (which name the bad entry and field) in a ValidationError.
         if isinstance(kwargs.get("pool"), str | Path):
             kwargs["pool"] = ModelPool.from_yaml(kwargs["pool"])
+        pool = kwargs.get("pool")
+        if "router" not in kwargs and isinstance(pool, ModelPool) and pool.router is not None:
+            # A pool file's `router:` (e.g. the profile `emafusion onboard` writes) applies unless one is given.
+            kwargs["router"] = pool.router
         privacy = kwargs.get("privacy")
         if isinstance(privacy, str):
             kwargs["privacy"] = PrivacyPolicy.from_config({"mode": privacy})

@@ -88,12 +88,20 @@ class ModelPool:
             pool = ModelPool.from_yaml("pool.yaml")
     """
 
-    def __init__(self, cards: Iterable[ModelCard], *, privacy: PrivacyPolicy | None = None) -> None:
+    def __init__(
+        self,
+        cards: Iterable[ModelCard],
+        *,
+        privacy: PrivacyPolicy | None = None,
+        router: str | None = None,
+    ) -> None:
         """Validate and hold the cards.
 
         Args:
             cards: The members, in order of preference for ties.
             privacy: The pool's privacy policy, used by a ``FusionChatModel`` that sets none of its own.
+            router: The pool's router (a registered name or a trained or onboarded predictor folder, e.g. the
+                profile ``emafusion onboard`` writes), used by a ``FusionChatModel`` that sets none of its own.
 
         Raises:
             PoolConfigError: When the pool is empty, an item is not a `ModelCard`, or two cards share a name.
@@ -110,6 +118,7 @@ class ModelPool:
             seen.add(card.name)
         self._cards: dict[str, ModelCard] = {card.name: card for card in card_list}
         self.privacy = privacy
+        self.router = router
 
     # --- collection protocol -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ModelCard]:
@@ -171,6 +180,8 @@ class ModelPool:
             privacy:                  # optional: the pool's privacy policy (see PrivacyPolicy)
               mode: private_only
               keywords: {project: ["Project Falcon"]}
+            router: pool-profile/     # optional: a router name or a predictor folder (relative to this file),
+                                      # e.g. the profile `emafusion onboard --pool pool.yaml` writes
 
         Args:
             path: The YAML file.
@@ -192,29 +203,50 @@ class ModelPool:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise PoolConfigError(f"pool file {file_path} is not valid YAML: {exc}") from exc
-        return cls.from_config(data, source=str(file_path))
+        return cls.from_config(data, source=str(file_path), base_dir=file_path.parent)
 
     @classmethod
-    def from_config(cls, data: Any, *, source: str = "pool config") -> ModelPool:
+    def from_config(
+        cls, data: Any, *, source: str = "pool config", base_dir: str | os.PathLike[str] | None = None
+    ) -> ModelPool:
         """Build a pool from already-parsed configuration (the structure :meth:`from_yaml` documents).
 
         Args:
             data: A mapping with a ``models`` list.
             source: Where the data came from, for error messages.
+            base_dir: The folder a relative ``router:`` folder is read from (the YAML file's; default: the
+                working directory).
 
         Raises:
             PoolConfigError: When the structure or an entry is invalid.
         """
         if not isinstance(data, Mapping) or "models" not in data:
             raise PoolConfigError(f"{source}: expected a mapping with a 'models' list at the top level")
-        unknown_top = set(data) - {"models", "privacy"}
+        unknown_top = set(data) - {"models", "privacy", "router"}
         if unknown_top:
             raise PoolConfigError(f"{source}: unknown top-level field(s) {sorted(unknown_top)}")
         entries = data["models"]
         if not isinstance(entries, list) or not entries:
             raise PoolConfigError(f"{source}: field 'models' must be a non-empty list")
         cards = [_card_from_entry(raw, index, source) for index, raw in enumerate(entries)]
-        return cls(cards, privacy=_privacy_section(data.get("privacy"), source))
+        return cls(
+            cards,
+            privacy=_privacy_section(data.get("privacy"), source),
+            router=_router_section(data.get("router"), source, base_dir),
+        )
+
+
+def _router_section(raw: Any, source: str, base_dir: str | os.PathLike[str] | None) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise PoolConfigError(
+            f"{source}: field 'router' must be a router name or a predictor folder, got {raw!r}"
+        )
+    # A folder next to the pool file is read from there; anything else is kept as given (a registered name,
+    # or an absolute path), and FusionChatModel checks it at construction.
+    relative = Path(base_dir or ".") / raw
+    return str(relative) if not Path(raw).is_absolute() and relative.is_dir() else raw
 
 
 def _privacy_section(raw: Any, source: str) -> PrivacyPolicy | None:

@@ -378,22 +378,35 @@ class Tier1Predictor:
         scores: Sequence[float],
         output_tokens: Sequence[int | None] | None = None,
         *,
-        l2: float = 1.0,
+        l2: float | None = None,
         steps: int = 300,
+        pessimism: float = 1.0,
     ) -> None:
         """Add a new model from a few of its outcomes (probe prompts and scores), fitting only its own vectors.
 
         The trunk and every other model's vectors stay unchanged, so existing routing is unaffected. The new
-        vector is regularized toward the mean of the existing ones (a sensible prior with 50–100 probes).
+        vector is pulled toward the known members' mean vector and bias, with a strength chosen by 5-fold
+        cross-validation on the probes themselves (log-loss, from ``ONBOARDING_L2_GRID``): a newcomer whose probes
+        show a skill the pool lacks gets a weak pull, one whose probes look like noise around the mean a strong one
+        (with leave-one-model-out on llmrouter a fixed weak pull sent prompts to newcomers on noise, a fixed strong
+        one could not learn GSM8K's newcomer). Its bias is then held back by ``pessimism`` standard errors of the
+        probes' mean: overrating a newcomer takes prompts from members known to do them, underrating it only
+        leaves it unused, so the error costs are not symmetric (``benchmarks/onboarding.py`` measures the choice).
 
         Args:
             model: The new model's name (must not exist yet).
             prompts: Probe prompts.
             scores: The new model's score on each probe, in [0, 1].
             output_tokens: Its output token counts (optional).
-            l2: Strength of the pull toward the average model.
+            l2: Strength of the pull toward the mean member (a ridge on the summed log-loss of the probes);
+                None (the default): chosen per quality network by cross-validation on the probes.
             steps: Optimizer steps.
+            pessimism: Standard errors of the probes' mean taken off the new bias (logit scale); 0: none.
         """
+        if not pessimism >= 0:
+            raise ValueError(f"pessimism must be >= 0, got {pessimism!r}")
+        if l2 is not None and not l2 >= 0:
+            raise ValueError(f"l2 must be >= 0 or None, got {l2!r}")
         if model in self.models:
             raise ValueError(f"model {model!r} is already in the predictor")
         if len(prompts) != len(scores) or not prompts:
@@ -408,7 +421,13 @@ class Tier1Predictor:
         )
         for net in self.net.quality_nets():
             _onboard_member(
-                net, features, y, l2=l2, steps=steps, mean_tokens=default_tokens if known_tokens else None
+                net,
+                features,
+                y,
+                l2=l2,
+                steps=steps,
+                mean_tokens=default_tokens if known_tokens else None,
+                pessimism=pessimism,
             )
         if self.memory_scores is not None:
             unknown = np.full((len(self.memory_scores), 1), np.nan, dtype=np.float32)
@@ -622,15 +641,50 @@ def _onboard_member(
     features: torch.Tensor,
     y: torch.Tensor,
     *,
-    l2: float,
+    l2: float | None,
     steps: int,
     mean_tokens: float | None,
+    pessimism: float,
 ) -> None:
     """Append one model to a member network: fit its quality vector on the frozen trunk, toward the mean."""
     with torch.no_grad():
         hidden = net.trunk.eval()(features)
     prior_v = net.quality_vectors.detach().mean(dim=0)
     prior_b = net.quality_bias.detach().mean()
+    if l2 is None:
+        l2 = _validated_l2(hidden, y, prior_v, prior_b, steps=steps)
+    v, b = _fit_member_vector(hidden, y, prior_v, prior_b, l2=l2, steps=steps)
+    if pessimism:
+        # A lower confidence bound: move the bias down by `pessimism` standard errors of a mean of len(y) probes
+        # (on the logit scale), so an uncertain newcomer does not take prompts from members known to do them.
+        mean = float(y.mean().clamp(0.05, 0.95))
+        with torch.no_grad():
+            b -= pessimism / math.sqrt(len(y) * mean * (1 - mean))
+    token_v = net.token_vectors.detach().mean(dim=0)
+    token_b = net.token_bias.detach().mean()
+    if mean_tokens is not None:
+        token_v, token_b = torch.zeros_like(token_v), torch.tensor(math.log1p(mean_tokens))
+    with torch.no_grad():
+        net.quality_vectors = nn.Parameter(torch.cat([net.quality_vectors, v.detach()[None]]))
+        net.quality_bias = nn.Parameter(torch.cat([net.quality_bias, b.detach()[None]]))
+        net.token_vectors = nn.Parameter(torch.cat([net.token_vectors, token_v[None]]))
+        net.token_bias = nn.Parameter(torch.cat([net.token_bias, token_b.reshape(1)]))
+
+
+# Pull strengths tried when onboarding (a ridge toward the mean member on the summed probe log-loss).
+ONBOARDING_L2_GRID = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+ONBOARDING_FOLDS = 5
+
+
+def _fit_member_vector(
+    hidden: torch.Tensor,
+    y: torch.Tensor,
+    prior_v: torch.Tensor,
+    prior_b: torch.Tensor,
+    *,
+    l2: float,
+    steps: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     v = prior_v.clone().requires_grad_(True)
     b = prior_b.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([v, b], lr=0.05)
@@ -641,15 +695,32 @@ def _onboard_member(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    token_v = net.token_vectors.detach().mean(dim=0)
-    token_b = net.token_bias.detach().mean()
-    if mean_tokens is not None:
-        token_v, token_b = torch.zeros_like(token_v), torch.tensor(math.log1p(mean_tokens))
-    with torch.no_grad():
-        net.quality_vectors = nn.Parameter(torch.cat([net.quality_vectors, v.detach()[None]]))
-        net.quality_bias = nn.Parameter(torch.cat([net.quality_bias, b.detach()[None]]))
-        net.token_vectors = nn.Parameter(torch.cat([net.token_vectors, token_v[None]]))
-        net.token_bias = nn.Parameter(torch.cat([net.token_bias, token_b.reshape(1)]))
+    return v.detach(), b.detach()
+
+
+def _validated_l2(
+    hidden: torch.Tensor, y: torch.Tensor, prior_v: torch.Tensor, prior_b: torch.Tensor, *, steps: int
+) -> float:
+    """The grid's pull strength with the lowest held-out log-loss over folds of the probes (ties: the stronger)."""
+    n = len(y)
+    folds = min(ONBOARDING_FOLDS, n)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    losses: dict[float, float] = {}
+    for l2 in ONBOARDING_L2_GRID:
+        total = 0.0
+        for fold in range(folds):
+            held = order[fold::folds]
+            keep = torch.ones(n, dtype=torch.bool)
+            keep[held] = False
+            v, b = _fit_member_vector(hidden[keep], y[keep], prior_v, prior_b, l2=l2, steps=steps)
+            with torch.no_grad():
+                logits = hidden[held] @ v + b
+                total += float(
+                    nn.functional.binary_cross_entropy_with_logits(logits, y[held], reduction="sum")
+                )
+        losses[l2] = total / n
+    best = min(losses.values())
+    return max(l2 for l2, loss in losses.items() if loss <= best + 1e-9)
 
 
 def _output_tokens(table: Any) -> tuple[np.ndarray, np.ndarray]:
