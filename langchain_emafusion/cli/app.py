@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -30,8 +30,12 @@ def chat(
         typer.Option("--pool", help="Pool YAML file; the embedded local pool when omitted.", dir_okay=False),
     ] = None,
     router: Annotated[
-        str, typer.Option(help="Registered router name or a folder written by `emafusion train`.")
-    ] = "auto",
+        str | None,
+        typer.Option(
+            help="Registered router name or a folder written by `emafusion train` / `onboard` "
+            "(default: the pool file's `router:`, else auto)."
+        ),
+    ] = None,
     max_tokens: Annotated[int, typer.Option(help="Most tokens in the answer.", min=1)] = 128,
     audit_log: Annotated[
         Path | None,
@@ -50,7 +54,8 @@ def chat(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            llm = FusionChatModel(pool=pool, router=router, max_tokens=max_tokens, audit_log=audit_log)
+            options: dict[str, Any] = {} if router is None else {"router": router}
+            llm = FusionChatModel(pool=pool, max_tokens=max_tokens, audit_log=audit_log, **options)
             message = llm.invoke(prompt)
         for warning in caught:
             console.print(f"[yellow]warning:[/yellow] {warning.message}")

@@ -197,6 +197,24 @@ def test_the_cli_prints_the_cost_first_resumes_and_says_how_to_use_the_profile(t
     assert FusionChatModel(pool=str(pool), router="cheapest").router == "cheapest"
 
 
+def test_emafusion_chat_leaves_the_router_to_the_pool_file_unless_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import langchain_emafusion.chat_models as chat_models
+
+    built: list[dict[str, Any]] = []
+
+    def recording(**kwargs: Any) -> Any:
+        built.append(kwargs)
+        raise EmaFusionError("stop here")
+
+    monkeypatch.setattr(chat_models, "FusionChatModel", recording)
+    pool = write_pool(tmp_path, "router: pool-profile\n")
+    CliRunner().invoke(app, ["chat", "--pool", str(pool), "hi"])
+    CliRunner().invoke(app, ["chat", "--pool", str(pool), "--router", "cheapest", "hi"])
+    assert "router" not in built[0] and built[1]["router"] == "cheapest"
+
+
 def test_a_pool_file_router_that_is_not_a_name_or_folder_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(PoolConfigError, match="field 'router'"):
         ModelPool.from_yaml(write_pool(tmp_path, "router: [a, b]\n"))
