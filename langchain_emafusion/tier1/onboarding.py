@@ -9,8 +9,9 @@
 3. the calls run through :class:`~langchain_emafusion.synthesis.SynthesisRunner` (resumable: a rerun skips the
    probes already answered; every call is cached), writing ``PROFILE/probes.jsonl``;
 4. each member gets a quality vector fitted on the base predictor's frozen trunk from its probe outcomes
-   (:meth:`Tier1Predictor.onboard`: pulled strongly toward the known members' mean, and held back by one
-   standard error so an uncertain newcomer does not take prompts from members known to do them), and the
+   (:meth:`Tier1Predictor.onboard`: pulled toward the known members' mean as strongly as cross-validation on
+   the probes says, and held back by one standard error so an uncertain newcomer does not take prompts from
+   members known to do them), and the
    predictor is saved to ``PROFILE`` with ``onboarding.json`` (what was probed, the scores).
 
 A pool file points to the profile with ``router: PROFILE`` (``FusionChatModel(pool="pool.yaml")`` then routes
@@ -201,7 +202,7 @@ def onboard_pool(
         rows = list(
             {row.prompt: row for row in rows_written if row.model == name and row.prompt in wanted}.values()
         )
-        missing = len(wanted) - len({row.prompt for row in rows})
+        missing = len(wanted) - len(rows)  # rows holds one row per answered probe
         if missing:
             raise OnboardingError(
                 f"{missing} of {len(wanted)} probes of {name!r} have no score (their calls failed; see "
